@@ -1,0 +1,21 @@
+"""hfmodels: deep-learning model families native to the Hugging Face stack.
+
+Importing the package registers every family with the transformers Auto classes.
+"""
+
+from . import models  # noqa: F401  (importing it registers the families)
+from .models.image_classifier import (
+    ImageClassifierConfig,
+    ImageClassifierForImageClassification,
+    ImageClassifierImageProcessor,
+    ImageClassifierModel,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ImageClassifierConfig",
+    "ImageClassifierForImageClassification",
+    "ImageClassifierImageProcessor",
+    "ImageClassifierModel",
+]

@@ -1,0 +1,26 @@
+"""The registry of model families: `--model <name>` -> the `Family` that knows its data and metrics."""
+
+from .base import Family
+from .image_classifier import ImageClassifierFamily
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (ImageClassifierFamily(),)}
+
+
+def get_family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ValueError(f"Unknown model family --model {name!r}; choose one of: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[name]
+
+
+def family_of_config(config) -> Family:
+    """The family a saved model belongs to, from its config's `model_type`."""
+    for family in FAMILIES.values():
+        if family.config_class.model_type == config.model_type:
+            return family
+    raise ValueError(
+        f"config.model_type={config.model_type!r} is not an hfmodels family; known: "
+        + ", ".join(sorted(f.config_class.model_type for f in FAMILIES.values()))
+    )
+
+
+__all__ = ["FAMILIES", "Family", "get_family", "family_of_config"]

@@ -1,0 +1,39 @@
+"""Accuracy: the fraction of predictions equal to their references."""
+
+import datasets
+import evaluate
+import numpy as np
+
+_DESCRIPTION = "Accuracy = correct predictions / all predictions, optionally weighted per sample."
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (list of int): predicted labels.
+    references (list of int): true labels.
+    normalize (bool): if False, return the number of correct predictions instead of the fraction.
+    sample_weight (list of float): per-sample weights.
+Returns:
+    accuracy (float): in [0, 1], or a count when normalize=False.
+"""
+
+
+class Accuracy(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+        )
+
+    def _compute(self, predictions, references, normalize=True, sample_weight=None):
+        predictions, references = np.asarray(predictions), np.asarray(references)
+        if len(predictions) == 0:
+            raise ValueError("accuracy needs at least one prediction, got none")
+        correct = (predictions == references).astype(np.float64)
+        if sample_weight is not None:
+            correct = correct * np.asarray(sample_weight, dtype=np.float64)
+        total = correct.sum()
+        if normalize:
+            total = total / (np.sum(sample_weight) if sample_weight is not None else len(correct))
+        return {"accuracy": float(total)}

@@ -1,0 +1,35 @@
+"""The model families. Importing this registers each with the transformers Auto classes and marks
+each class for `register_for_auto_class`, so a saved folder carries `auto_map` and its code files."""
+
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForImageClassification,
+)
+
+from .image_classifier import (
+    ImageClassifierConfig,
+    ImageClassifierForImageClassification,
+    ImageClassifierImageProcessor,
+    ImageClassifierModel,
+)
+
+
+def register(config_class, models: dict, image_processor=None) -> None:
+    """Registers a family: `models` maps Auto class -> model class."""
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    config_class.register_for_auto_class()
+    for auto_class, model_class in models.items():
+        auto_class.register(config_class, model_class, exist_ok=True)
+        model_class.register_for_auto_class(auto_class.__name__)
+    if image_processor is not None:
+        AutoImageProcessor.register(config_class, image_processor_classes={"pil": image_processor}, exist_ok=True)
+        image_processor.register_for_auto_class("AutoImageProcessor")
+
+
+register(
+    ImageClassifierConfig,
+    {AutoModel: ImageClassifierModel, AutoModelForImageClassification: ImageClassifierForImageClassification},
+    image_processor=ImageClassifierImageProcessor,
+)

@@ -1,0 +1,55 @@
+"""Configuration of the image classifier: a small ResNet-style CNN."""
+
+from transformers import PreTrainedConfig
+
+
+class ImageClassifierConfig(PreTrainedConfig):
+    r"""
+    A ResNet-style CNN: a 3x3 stem, then one stage per entry of `hidden_sizes`, each made of
+    `depths[i]` residual blocks (two 3x3 convolutions with batch norm). Every stage after the
+    first halves the spatial size. Global average pooling, dropout and a linear head follow.
+
+    Args:
+        num_channels: channels of the input images (1 for grayscale, 3 for RGB).
+        image_size: side of the square images the processor produces and the model expects.
+        hidden_sizes: output channels of each stage.
+        depths: residual blocks in each stage (same length as `hidden_sizes`).
+        dropout: dropout probability before the classification head.
+        num_labels / id2label / label2id: the classes (standard transformers fields).
+    """
+
+    model_type = "hfmodels-image-classifier"
+
+    num_channels: int = 1
+    image_size: int = 8
+    hidden_sizes: list[int] | tuple[int, ...] = (32, 64, 128)
+    depths: list[int] | tuple[int, ...] = (1, 1, 1)
+    dropout: float = 0.1
+
+    def __post_init__(self, **kwargs):
+        self.hidden_sizes = list(self.hidden_sizes)
+        self.depths = list(self.depths)
+        super().__post_init__(**kwargs)
+        self._validate()
+
+    def _validate(self) -> None:
+        def fail(field: str, value, allowed: str):
+            raise ValueError(f"ImageClassifierConfig.{field}={value!r} is invalid: {allowed}.")
+
+        if not isinstance(self.num_channels, int) or self.num_channels not in (1, 3):
+            fail("num_channels", self.num_channels, "must be 1 (grayscale) or 3 (RGB)")
+        if not isinstance(self.image_size, int) or self.image_size < 2:
+            fail("image_size", self.image_size, "must be an integer >= 2")
+        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
+            fail("hidden_sizes", self.hidden_sizes, "must be a non-empty list of positive integers")
+        if len(self.depths) != len(self.hidden_sizes) or any(not isinstance(d, int) or d < 1 for d in self.depths):
+            fail("depths", self.depths, f"must hold {len(self.hidden_sizes)} positive integers, one per stage")
+        if self.image_size < 2 ** (len(self.hidden_sizes) - 1):
+            fail("image_size", self.image_size, f"must be >= {2 ** (len(self.hidden_sizes) - 1)} for {len(self.hidden_sizes)} stages")
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            fail("dropout", self.dropout, "must be in [0, 1)")
+        if self.num_labels is None or self.num_labels < 2:
+            fail("num_labels", self.num_labels, "must be >= 2")
+
+
+__all__ = ["ImageClassifierConfig"]

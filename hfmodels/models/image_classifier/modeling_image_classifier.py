@@ -1,0 +1,156 @@
+"""A small ResNet-style CNN image classifier, as a transformers model."""
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPoolingAndNoAttention,
+    ImageClassifierOutputWithNoAttention,
+)
+
+from .configuration_image_classifier import ImageClassifierConfig
+
+
+class ConvNormAct(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, activation: bool = True):
+        layers = [
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        ]
+        if activation:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with a shortcut (a strided 1x1 projection when the shape changes)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.convs = nn.Sequential(
+            ConvNormAct(in_channels, out_channels, stride=stride),
+            ConvNormAct(out_channels, out_channels, activation=False),
+        )
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+        self.activation = nn.ReLU(inplace=True)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.convs(hidden_states) + self.shortcut(hidden_states))
+
+
+class ImageClassifierPreTrainedModel(PreTrainedModel):
+    config_class = ImageClassifierConfig
+    config: ImageClassifierConfig
+    base_model_prefix = "image_classifier"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    _no_split_modules = ["ResidualBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, std=0.01)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+
+
+class ImageClassifierModel(ImageClassifierPreTrainedModel):
+    """The convolutional backbone: images -> feature maps -> pooled feature vector."""
+
+    def __init__(self, config: ImageClassifierConfig):
+        super().__init__(config)
+        self.stem = ConvNormAct(config.num_channels, config.hidden_sizes[0])
+        stages = []
+        in_channels = config.hidden_sizes[0]
+        for index, (channels, depth) in enumerate(zip(config.hidden_sizes, config.depths)):
+            blocks = [ResidualBlock(in_channels, channels, stride=1 if index == 0 else 2)]
+            blocks += [ResidualBlock(channels, channels, stride=1) for _ in range(depth - 1)]
+            stages.append(nn.Sequential(*blocks))
+            in_channels = channels
+        self.stages = nn.ModuleList(stages)
+        self.pooler = nn.AdaptiveAvgPool2d(1)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels:
+            raise ValueError(
+                f"pixel_values must have shape (batch, {self.config.num_channels}, height, width) for this model "
+                f"(config.num_channels={self.config.num_channels}), got {tuple(pixel_values.shape)}"
+            )
+
+        hidden_states = self.stem(pixel_values)  # (batch, hidden_sizes[0], height, width)
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        for stage in self.stages:
+            hidden_states = stage(hidden_states)  # (batch, hidden_sizes[i], height / 2**i, width / 2**i)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+        pooled_output = self.pooler(hidden_states).flatten(1)  # (batch, hidden_sizes[-1])
+
+        if not return_dict:
+            return tuple(v for v in (hidden_states, pooled_output, all_hidden_states) if v is not None)
+        return BaseModelOutputWithPoolingAndNoAttention(
+            last_hidden_state=hidden_states, pooler_output=pooled_output, hidden_states=all_hidden_states
+        )
+
+
+class ImageClassifierForImageClassification(ImageClassifierPreTrainedModel):
+    """The backbone with a dropout + linear head; cross-entropy loss when `labels` are given."""
+
+    def __init__(self, config: ImageClassifierConfig):
+        super().__init__(config)
+        self.image_classifier = ImageClassifierModel(config)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.hidden_sizes[-1], config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutputWithNoAttention | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.image_classifier(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
+
+        loss = None
+        if labels is not None:
+            if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_labels):
+                raise ValueError(
+                    f"labels must be in [0, {self.config.num_labels}) (config.num_labels), "
+                    f"got values from {labels.min().item()} to {labels.max().item()}"
+                )
+            loss = nn.functional.cross_entropy(logits, labels.to(logits.device))  # labels: (batch,)
+
+        if not return_dict:
+            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
+            return ((loss,) + output) if loss is not None else output
+        return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+__all__ = ["ImageClassifierPreTrainedModel", "ImageClassifierModel", "ImageClassifierForImageClassification"]

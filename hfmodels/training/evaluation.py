@@ -1,0 +1,41 @@
+"""Scoring a saved model folder on a data source, with the same metrics as training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoConfig
+
+from ..data import load_source, with_validation_split
+from ..families import Family, family_of_config
+from .loop import evaluate_model, make_accelerator, make_loader
+
+
+def load_trained(path: str | Path) -> tuple[Any, Any, Family]:
+    """The model, its processor and its family from a folder written by `train` (or `save_pretrained`)."""
+    config = AutoConfig.from_pretrained(path)
+    family = family_of_config(config)
+    return family.model_class.from_pretrained(path), family.processor_class.from_pretrained(path), family
+
+
+def training_arguments_of(path: str | Path) -> dict[str, Any]:
+    file = Path(path) / "training_args.json"
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def evaluate_saved(
+    path: str | Path, dataset: str | None = None, split: str = "test", batch_size: int = 256
+) -> dict[str, Any]:
+    """Scores the model in `path` on a split of `dataset` (default: the dataset it was trained on)."""
+    model, processor, family = load_trained(path)
+    trained_with = training_arguments_of(path)
+    dataset = dataset or trained_with.get("dataset") or family.default_dataset
+    data = with_validation_split(load_source(dataset), seed=trained_with.get("seed", 0))
+    if split not in data:
+        raise ValueError(f"Dataset {dataset!r} has no split {split!r}; it has: {', '.join(data)}")
+    accelerator = make_accelerator()
+    model, loader = accelerator.prepare(model, make_loader(data[split], family, processor, False, batch_size))
+    metrics = evaluate_model(model, loader, family, accelerator)
+    return {"model": str(path), "dataset": dataset, "split": split, "metrics": metrics}

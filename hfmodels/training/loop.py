@@ -1,0 +1,215 @@
+"""The one training loop every family trains through (accelerate: CPU, GPUs, several machines)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from ..data import load_source, split_sizes, with_validation_split
+from ..families import Family, get_family
+from ..metrics import load_metric
+from .arguments import TrainingArguments
+
+logger = logging.getLogger(__name__)
+
+
+def make_accelerator(args: TrainingArguments | None = None) -> Accelerator:
+    """Runs on the GPU when there is one, else on the CPU (also as a gloo group under `accelerate launch`)."""
+    kwargs = {}
+    if args is not None:
+        kwargs = {"mixed_precision": args.mixed_precision, "gradient_accumulation_steps": args.gradient_accumulation_steps}
+    return Accelerator(cpu=not torch.cuda.is_available(), **kwargs)
+
+
+def make_loader(
+    split: Dataset, family: Family, processor, train: bool, batch_size: int, num_workers: int = 0, seed: int = 0
+) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed) if train else None
+    return DataLoader(
+        split.with_transform(family.transform(processor, train=train)),
+        batch_size=batch_size,
+        shuffle=train,
+        drop_last=train and len(split) > batch_size,
+        collate_fn=family.collate,
+        num_workers=num_workers,
+        generator=generator,
+    )
+
+
+@torch.no_grad()
+def evaluate_model(model, loader: DataLoader, family: Family, accelerator: Accelerator) -> dict[str, float]:
+    """The family's metrics and the mean loss over a whole split, each sample counted once across processes."""
+    config = accelerator.unwrap_model(model).config
+    metrics = {name: load_metric(name, keep_in_memory=True) for name in family.metric_names}
+    model.eval()
+    loss_sum, count = 0.0, 0
+    for batch in loader:
+        outputs = model(**batch)
+        inputs = accelerator.gather_for_metrics(family.metric_inputs(outputs, batch))
+        batch_losses = accelerator.gather_for_metrics(outputs.loss.detach().float().repeat(len(batch[next(iter(batch))])))
+        loss_sum += batch_losses.sum().item()
+        count += len(batch_losses)
+        for metric in metrics.values():
+            metric.add_batch(**{key: value.cpu().numpy() for key, value in inputs.items()})
+    results = {"loss": loss_sum / max(count, 1), "num_samples": count}
+    for name, metric in metrics.items():
+        results.update(metric.compute(**family.metric_kwargs(name, config)))
+    return results
+
+
+def train(args: TrainingArguments) -> dict[str, Any]:
+    """Trains one model; writes the best epoch's model, its processor and results to the run folder."""
+    started = time.time()
+    family = get_family(args.model)
+    dataset_name = args.dataset or family.default_dataset
+    output_dir = Path(args.output_dir or f"runs/{family.name}-{dataset_name}")
+    accelerator = make_accelerator(args)
+    set_seed(args.seed)
+
+    data = with_validation_split(load_source(dataset_name), seed=args.seed)
+    if accelerator.is_main_process:
+        logger.info("dataset %s: %s", dataset_name, split_sizes(data))
+    model = family.build_model(data["train"], args.model_config_overrides())
+    processor = family.build_processor(model.config)
+    eval_batch_size = args.eval_batch_size or args.batch_size
+    train_loader = make_loader(data["train"], family, processor, True, args.batch_size, args.num_workers, args.seed)
+    eval_loader = make_loader(data["validation"], family, processor, False, eval_batch_size, args.num_workers)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=args.learning_rate or family.default_learning_rate, weight_decay=args.weight_decay
+    )
+    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
+
+    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    max_steps = args.max_steps or steps_per_epoch * (args.epochs or family.default_epochs)
+    epochs = math.ceil(max_steps / steps_per_epoch)
+    # the prepared scheduler steps once per process on each optimizer step
+    scheduler = get_scheduler(
+        args.lr_scheduler,
+        optimizer,
+        num_warmup_steps=int(args.warmup_ratio * max_steps) * accelerator.num_processes,
+        num_training_steps=max_steps * accelerator.num_processes,
+    )
+    scheduler = accelerator.prepare(scheduler)
+    if accelerator.is_main_process:
+        logger.info(
+            "training %s (%s parameters) for %d steps (%d epochs) on %d process(es), device %s",
+            family.name, f"{accelerator.unwrap_model(model).num_parameters():,}", max_steps, epochs,
+            accelerator.num_processes, accelerator.device,
+        )
+
+    progress = StepProgress(max_steps, accelerator.is_main_process, args.logging_steps)
+    log_history: list[dict[str, Any]] = []
+    best_score, best_metric, best_epoch, best_state = None, None, None, None
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        for batch in train_loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if accelerator.sync_gradients:
+                step += 1
+                record = progress.update(step, epoch, loss.item(), scheduler.get_last_lr()[0])
+                if record:
+                    log_history.append(record)
+                if step >= max_steps:
+                    break
+
+        metrics = evaluate_model(model, eval_loader, family, accelerator)
+        log_history.append({"epoch": epoch + 1, "step": step, **{f"eval_{k}": v for k, v in metrics.items()}})
+        if accelerator.is_main_process:
+            progress.write(f"epoch {epoch + 1}/{epochs}: " + format_metrics(metrics, prefix="eval_"))
+        # the best epoch: by the main metric, ties broken by the lower validation loss
+        value = metrics[family.main_metric]
+        score = (value if family.greater_is_better else -value, -metrics["loss"])
+        if best_score is None or score > best_score:
+            best_score, best_metric, best_epoch = score, value, epoch + 1
+            best_state = {k: v.detach().cpu().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+    progress.close()
+
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.load_state_dict(best_state)
+    # the held-out score of the best epoch's model: on test when the source has one
+    final_split = "test" if "test" in data else "validation"
+    final_loader = accelerator.prepare(make_loader(data[final_split], family, processor, False, eval_batch_size))
+    eval_results = {
+        "task": family.pipeline_tag,
+        "model": family.name,
+        "dataset": {"name": dataset_name, "split": final_split, "sizes": split_sizes(data)},
+        "best_epoch": best_epoch,
+        "metrics": evaluate_model(model, final_loader, family, accelerator),
+        "validation_metrics": {family.main_metric: best_metric},
+    }
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        unwrapped.save_pretrained(output_dir, save_function=accelerator.save)
+        processor.save_pretrained(output_dir)
+        write_json(output_dir / "eval_results.json", eval_results)
+        write_json(output_dir / "training_args.json", {**args.to_dict(), "dataset": dataset_name, "output_dir": str(output_dir)})
+        write_json(output_dir / "training_log.json", log_history)
+        summary = format_metrics(eval_results["metrics"])
+        logger.info(
+            "done in %.1fs: best epoch %d (validation %s=%.4f); %s on %s; model in %s",
+            time.time() - started, best_epoch, family.main_metric, best_metric, summary,
+            eval_results["dataset"]["split"], output_dir,
+        )
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return {"output_dir": str(output_dir), **eval_results}
+
+
+def format_metrics(metrics: dict[str, Any], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{k}={v:.4f}" if isinstance(v, float) else f"{prefix}{k}={v}" for k, v in metrics.items())
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n")
+
+
+class StepProgress:
+    """A progress bar on an interactive terminal; one plain line every logging step otherwise (CI, log files)."""
+
+    def __init__(self, total: int, enabled: bool, logging_steps: int):
+        self.enabled, self.logging_steps, self.started = enabled, logging_steps, time.time()
+        self.bar = tqdm(total=total, file=sys.stderr, dynamic_ncols=True) if enabled and sys.stderr.isatty() else None
+        self.total = total
+
+    def update(self, step: int, epoch: int, loss: float, learning_rate: float) -> dict[str, Any] | None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{learning_rate:.2e}")
+        if step % self.logging_steps and step != self.total:
+            return None
+        record = {"step": step, "epoch": epoch + 1, "loss": loss, "learning_rate": learning_rate}
+        if self.enabled and self.bar is None:
+            logger.info("step %d/%d  loss %.4f  lr %.2e  %.1fs", step, self.total, loss, learning_rate, time.time() - self.started)
+        return record
+
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            logger.info(line)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

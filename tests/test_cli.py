@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+from PIL import Image
+
+from hfmodels.data.digits import digits_pixels
+
+from .conftest import run_cli
+
+
+def test_evaluate_prints_json_metrics_on_stdout(trained_digits_classifier):
+    result = run_cli("evaluate", str(trained_digits_classifier))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)  # stdout is nothing but the JSON
+    saved = json.loads((trained_digits_classifier / "eval_results.json").read_text())
+    assert report["dataset"] == "digits" and report["split"] == "test"
+    assert report["metrics"]["accuracy"] == saved["metrics"]["accuracy"]
+
+
+def test_predict_prints_top_classes(trained_digits_classifier, tmp_path):
+    images, labels = digits_pixels()
+    paths = []
+    for index in (0, 1, 2):
+        path = tmp_path / f"digit-{labels[index]}.png"
+        Image.fromarray(images[index], mode="L").save(path)
+        paths.append(str(path))
+    result = run_cli("predict", str(trained_digits_classifier), *paths, "--top-k", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    predictions = json.loads(result.stdout)
+    assert [p["input"] for p in predictions] == paths
+    assert all(len(p["predictions"]) == 2 for p in predictions)
+    assert [p["predictions"][0]["label"] for p in predictions] == [str(labels[i]) for i in (0, 1, 2)]
+
+
+def test_predict_names_a_corrupt_image_file(trained_digits_classifier, tmp_path):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"not a png")
+    result = run_cli("predict", str(trained_digits_classifier), str(corrupt))
+    assert result.returncode == 1
+    assert str(corrupt) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_model_family_is_a_clear_error():
+    result = run_cli("train", "--model", "no-such-family")
+    assert result.returncode == 1
+    assert "Unknown model family --model 'no-such-family'" in result.stderr and "image-classifier" in result.stderr
+
+
+def test_unknown_dataset_is_a_clear_error(tmp_path):
+    result = run_cli("train", "--dataset", "no-such-data", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert "Unknown --dataset 'no-such-data'" in result.stderr and "digits" in result.stderr
+
+
+def test_model_config_override_out_of_range_names_the_field(tmp_path):
+    result = run_cli("train", "--model-config", "dropout=1.5", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert "dropout=1.5" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_training_argument_is_a_clear_error():
+    result = run_cli("train", "--batch-size", "0")
+    assert result.returncode == 1 and "--batch-size must be >= 1" in result.stderr
+
+
+def test_short_run_with_max_steps_writes_a_loadable_run_folder(tmp_path):
+    output_dir = tmp_path / "run"
+    result = run_cli(
+        "train", "--max-steps", "3", "--batch-size", "16", "--output-dir", str(output_dir),
+        "--model-config", "hidden_sizes=[8,8]", "depths=[1,1]",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["output_dir"] == str(output_dir)
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "eval_results.json",
+                 "training_args.json", "training_log.json", "modeling_image_classifier.py",
+                 "configuration_image_classifier.py", "image_processing_image_classifier.py"):
+        assert (output_dir / name).is_file(), name
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["hidden_sizes"] == [8, 8] and config["id2label"]["3"] == "3"
+    log = json.loads((output_dir / "training_log.json").read_text())
+    assert log[-1]["step"] == 3
+    assert np.isfinite(log[-1]["eval_loss"])

@@ -1,0 +1,136 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hfmodels import ImageClassifierConfig, ImageClassifierForImageClassification, ImageClassifierImageProcessor
+from hfmodels.data.digits import digits_pixels
+
+from .model_tester import ModelTesterMixin, run_without_hfmodels
+
+
+class TestImageClassifier(ModelTesterMixin):
+    model_class = ImageClassifierForImageClassification
+    config_class = ImageClassifierConfig
+    auto_class_name = "AutoModelForImageClassification"
+    output_name = "logits"
+    invalid_config_values = [
+        ("num_channels", 2),
+        ("image_size", 1),
+        ("image_size", 4),  # too small for 4 stages, see get_config
+        ("hidden_sizes", []),
+        ("hidden_sizes", [8, 0, 8, 8]),
+        ("depths", [1, 1]),
+        ("dropout", 1.0),
+        ("num_labels", 1),
+    ]
+
+    def get_config(self, **overrides):
+        values = {"num_channels": 1, "image_size": 16, "hidden_sizes": [4, 8, 8, 8], "depths": [1, 2, 1, 1], "num_labels": 3}
+        return ImageClassifierConfig(**{**values, **overrides})
+
+    def get_inputs(self, batch_size=3, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        return {
+            "pixel_values": torch.randn(batch_size, 1, 16, 16, generator=generator),
+            "labels": torch.randint(0, 3, (batch_size,), generator=generator),
+        }
+
+    def test_base_model_returns_pooled_features(self):
+        from hfmodels import ImageClassifierModel
+
+        outputs = ImageClassifierModel(self.get_config()).eval()(self.get_inputs()["pixel_values"], output_hidden_states=True)
+        assert outputs.pooler_output.shape == (3, 8)
+        assert outputs.last_hidden_state.shape == (3, 8, 2, 2)
+        assert len(outputs.hidden_states) == 5  # stem + 4 stages
+
+    def test_label_outside_num_labels_is_a_clear_error(self):
+        inputs = self.get_inputs()
+        inputs["labels"][0] = 3
+        with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+            self.make_model()(**inputs)
+
+    def test_wrong_channel_count_is_a_clear_error(self):
+        with pytest.raises(ValueError, match="num_channels=1"):
+            self.make_model()(pixel_values=torch.randn(2, 3, 16, 16))
+
+
+class TestImageProcessor:
+    def test_grayscale_rgb_rgba_numpy_and_torch_inputs_agree(self):
+        processor = ImageClassifierImageProcessor(num_channels=1, size={"height": 8, "width": 8})
+        gray = np.arange(64, dtype=np.uint8).reshape(8, 8) * 3
+        pil_gray = Image.fromarray(gray, mode="L")
+        variants = [
+            pil_gray,
+            pil_gray.convert("RGB"),
+            pil_gray.convert("RGBA"),
+            gray,
+            np.stack([gray] * 3, axis=-1),
+            torch.from_numpy(gray)[None],
+        ]
+        outputs = [processor(image, return_tensors="pt")["pixel_values"] for image in variants]
+        for output in outputs:
+            assert output.shape == (1, 1, 8, 8)
+            torch.testing.assert_close(output, outputs[0])
+        expected = (gray.astype(np.float32) / 255 - 0.5) / 0.5
+        np.testing.assert_allclose(outputs[0][0, 0].numpy(), expected, atol=1e-6)
+
+    def test_batches_resize_and_three_channel_output(self):
+        processor = ImageClassifierImageProcessor(
+            num_channels=3, size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+        )
+        images = [Image.new("L", (8, 8), 128), Image.new("RGB", (32, 20), (10, 20, 30))]
+        assert processor(images, return_tensors="pt")["pixel_values"].shape == (2, 3, 16, 16)
+
+    def test_image_with_unconvertible_channels_is_a_clear_error(self):
+        processor = ImageClassifierImageProcessor(num_channels=1)
+        with pytest.raises(ValueError, match="channels"):
+            processor(np.zeros((8, 8, 2), dtype=np.uint8), return_tensors="pt")
+
+    def test_save_and_load(self, tmp_path):
+        processor = ImageClassifierImageProcessor(num_channels=3, size={"height": 12, "width": 12})
+        processor.save_pretrained(tmp_path)
+        reloaded = ImageClassifierImageProcessor.from_pretrained(tmp_path)
+        assert reloaded.num_channels == 3 and reloaded.size.height == 12
+
+
+def test_digits_classifier_beats_the_accuracy_threshold(trained_digits_classifier):
+    """The default run, `hfmodels train`, on the fixed digits split (SVC reference: 0.9933)."""
+    results = json.loads((trained_digits_classifier / "eval_results.json").read_text())
+    assert results["dataset"] == {"name": "digits", "split": "test", "sizes": {"train": 1212, "validation": 135, "test": 450}}
+    assert results["metrics"]["num_samples"] == 450
+    assert results["metrics"]["accuracy"] >= 0.99
+
+
+def test_saved_classifier_runs_without_hfmodels(trained_digits_classifier, tmp_path):
+    """AutoModel/AutoImageProcessor with remote code and the pipeline, in a process that cannot import hfmodels."""
+    images, labels = digits_pixels()
+    sample = list(range(0, 1797, 97))  # a spread of digits images
+    np.save(tmp_path / "images.npy", images[sample])
+    run_without_hfmodels(
+        f"""
+        import json, numpy as np, torch, transformers
+        from PIL import Image
+        path = {str(trained_digits_classifier)!r}
+        model = transformers.AutoModelForImageClassification.from_pretrained(path, trust_remote_code=True).eval()
+        processor = transformers.AutoImageProcessor.from_pretrained(path, trust_remote_code=True)
+        images = [Image.fromarray(x, mode="L") for x in np.load("images.npy")]
+        with torch.no_grad():
+            logits = model(**processor(images, return_tensors="pt")).logits
+        torch.save(logits, "logits.pt")
+        classify = transformers.pipeline("image-classification", model=path, trust_remote_code=True)
+        json.dump([result[0]["label"] for result in classify(images)], open("pipeline.json", "w"))
+        """,
+        cwd=tmp_path,
+    )
+    model = ImageClassifierForImageClassification.from_pretrained(trained_digits_classifier).eval()
+    processor = ImageClassifierImageProcessor.from_pretrained(trained_digits_classifier)
+    pil_images = [Image.fromarray(x, mode="L") for x in images[sample]]
+    with torch.no_grad():
+        logits = model(**processor(pil_images, return_tensors="pt")).logits
+    torch.testing.assert_close(torch.load(tmp_path / "logits.pt"), logits, rtol=0, atol=0)
+    pipeline_labels = json.loads((tmp_path / "pipeline.json").read_text())
+    assert pipeline_labels == [model.config.id2label[i] for i in logits.argmax(-1).tolist()]
+    assert sum(label == str(y) for label, y in zip(pipeline_labels, labels[sample])) >= len(sample) - 1
