@@ -7,10 +7,11 @@ dataset rows into model inputs, and to turn model outputs into what its metrics 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
@@ -49,6 +50,14 @@ class Family:
     def metric_kwargs(self, metric_name: str, config: PreTrainedConfig) -> dict[str, Any]:
         """Extra arguments for one metric's `compute` (e.g. the number of classes)."""
         return {}
+
+    def baselines(self, data: DatasetDict, split: str) -> dict[str, dict[str, float]]:
+        """Reference scores on `data[split]` from simple models (e.g. scikit-learn), keyed by baseline name."""
+        return {}
+
+    def write_artifacts(self, model: PreTrainedModel, processor, data: DatasetDict, output_dir: Path) -> list[str]:
+        """Writes family-specific pictures (grids, maps, ...) into the run folder; returns their file names."""
+        return []
 
     def build_model(self, train_split: Dataset, overrides: dict[str, Any]) -> PreTrainedModel:
         return self.model_class(self.build_config(train_split, overrides))

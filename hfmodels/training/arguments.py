@@ -28,6 +28,8 @@ class TrainingArguments:
     seed: int = 0
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     logging_steps: int = field(default=10, metadata={"help": "Log the training loss every N steps."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "After training, publish the run to this Hub repo id."})
+    hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
     model_config: list[str] = field(
         default_factory=list, metadata={"help": "Model config overrides as key=value (values parsed as JSON)."}
     )

@@ -38,4 +38,7 @@ def evaluate_saved(
     accelerator = make_accelerator()
     model, loader = accelerator.prepare(model, make_loader(data[split], family, processor, False, batch_size))
     metrics = evaluate_model(model, loader, family, accelerator)
-    return {"model": str(path), "dataset": dataset, "split": split, "metrics": metrics}
+    return {
+        "model": str(path), "dataset": dataset, "split": split, "metrics": metrics,
+        "baselines": family.baselines(data, split),
+    }

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import platform
+import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -157,6 +161,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         "best_epoch": best_epoch,
         "metrics": evaluate_model(model, final_loader, family, accelerator),
         "validation_metrics": {family.main_metric: best_metric},
+        "baselines": family.baselines(data, final_split),
     }
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -166,6 +171,8 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         write_json(output_dir / "eval_results.json", eval_results)
         write_json(output_dir / "training_args.json", {**args.to_dict(), "dataset": dataset_name, "output_dir": str(output_dir)})
         write_json(output_dir / "training_log.json", log_history)
+        family.write_artifacts(unwrapped, processor, data, output_dir)
+        write_json(output_dir / "run_info.json", run_info(accelerator, args, time.time() - started))
         summary = format_metrics(eval_results["metrics"])
         logger.info(
             "done in %.1fs: best epoch %d (validation %s=%.4f); %s on %s; model in %s",
@@ -175,6 +182,51 @@ def train(args: TrainingArguments) -> dict[str, Any]:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return {"output_dir": str(output_dir), **eval_results}
+
+
+def run_info(accelerator: Accelerator, args: TrainingArguments, wall_time: float) -> dict[str, Any]:
+    """How the run was made, for the model card's training procedure and reproducibility sections."""
+    import accelerate
+    import datasets
+    import evaluate
+    import transformers
+
+    from .. import __version__
+
+    return {
+        "command": command_line(),
+        "wall_time_seconds": round(wall_time, 1),
+        "num_processes": accelerator.num_processes,
+        "device": str(accelerator.device),
+        "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or platform.machine(),
+        "mixed_precision": accelerator.mixed_precision,
+        "seed": args.seed,
+        "git_commit": git_commit(),
+        "versions": {
+            "hfmodels": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "datasets": datasets.__version__, "accelerate": accelerate.__version__, "evaluate": evaluate.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def command_line() -> str:
+    """The command that started this process, as a user would type it again."""
+    if Path(sys.argv[0]).name in ("hfmodels", "cli.py"):
+        return shlex.join(["hfmodels", *sys.argv[1:]])
+    launcher = ["accelerate", "launch"] if "ACCELERATE_MIXED_PRECISION" in os.environ else ["python"]
+    return shlex.join([*launcher, *sys.argv])
+
+
+def git_commit() -> str | None:
+    """The commit of the hfmodels source tree, when it is a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def format_metrics(metrics: dict[str, Any], prefix: str = "") -> str:
