@@ -5,14 +5,12 @@
 """
 
 import json
-
-from transformers import HfArgumentParser
+import sys
 
 from hfmodels.cli import configure_logging
-from hfmodels.training import TrainingArguments, train
+from hfmodels.training import parse_training_arguments, train
 
 if __name__ == "__main__":
     configure_logging()
-    (args,) = HfArgumentParser(TrainingArguments).parse_args_into_dataclasses()
-    result = train(args)
+    result = train(parse_training_arguments(sys.argv[1:], prog="scripts/train.py"))
     print(json.dumps(result, indent=2))

@@ -1,40 +1,181 @@
-"""Data sources for every family, as `datasets.DatasetDict`s with the columns the families read
-(`image` and `label` for images)."""
+"""Data sources for every family, as `datasets.DatasetDict`s with the columns the families read:
+`image` (a datasets `Image`), `text` and `label` (a `ClassLabel`), whatever the source called them.
+
+`--dataset` is one of: an embedded dataset (`digits`); an image folder `<root>/<split>/<class>/<file>`
+(the layout of the chest X-ray pneumonia data); a csv / json / parquet file, or a folder of
+`train.*` / `validation.*` / `test.*` such files; or a Hub dataset name (`org/name`).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
 
-from datasets import DatasetDict
+from datasets.exceptions import DatasetGenerationError
+from datasets import ClassLabel, Dataset, DatasetDict, Image, load_dataset, load_from_disk
 
 from .digits import load_digits_dataset
+from .images import open_image
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED_DATASETS = {"digits": load_digits_dataset}
-
+TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+HUB_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 VALIDATION_FRACTION = 0.1
 
 
-def load_source(name: str) -> DatasetDict:
-    """Loads a data source by name. Every split it has is returned; none may be empty."""
-    if name not in EMBEDDED_DATASETS:
-        raise ValueError(f"Unknown --dataset {name!r}; the embedded datasets are: {', '.join(sorted(EMBEDDED_DATASETS))}")
-    data = EMBEDDED_DATASETS[name]()
+@dataclass
+class DataOptions:
+    """How to read a source: which columns hold what, and which Hub config and revision."""
+
+    image_column: str = "image"
+    text_column: str = "text"
+    label_column: str = "label"
+    config: str | None = None
+    revision: str | None = None
+
+
+def load_source(name: str, options: DataOptions | None = None) -> DatasetDict:
+    """Loads a data source by name; every split it has is returned, none of them empty."""
+    options = options or DataOptions()
+    path = Path(name)
+    if name in EMBEDDED_DATASETS:
+        data = EMBEDDED_DATASETS[name]()
+    elif (path / "dataset_dict.json").is_file():  # written by DatasetDict.save_to_disk
+        data = rename_columns(load_from_disk(str(path)), options)
+    elif path.is_dir() and table_files(path):
+        data = load_tables(table_files(path), options)
+    elif path.is_dir():
+        data = load_image_folder(path)
+    elif path.is_file():
+        if path.suffix not in TABLE_FORMATS:
+            raise ValueError(f"--dataset {name}: unsupported file type {path.suffix!r}; use one of {sorted(TABLE_FORMATS)}")
+        data = load_tables({"train": path}, options)
+    elif HUB_NAME.match(name):
+        data = load_hub_dataset(name, options)
+    else:
+        raise ValueError(
+            f"Unknown --dataset {name!r}: not an embedded dataset ({', '.join(sorted(EMBEDDED_DATASETS))}), "
+            "an existing folder or file, or a Hub dataset name of the form org/name"
+        )
     for split, rows in data.items():
         if len(rows) == 0:
-            raise ValueError(f"Split {split!r} of dataset {name!r} is empty")
+            raise ValueError(f"Split {split!r} of --dataset {name} is empty")
     return data
+
+
+def table_files(folder: Path) -> dict[str, Path]:
+    """`train.csv`, `validation.parquet`, ... in a folder, by split."""
+    return {
+        file.stem: file for file in sorted(folder.iterdir())
+        if file.suffix in TABLE_FORMATS and file.stem in ("train", "validation", "test")
+    }
+
+
+def load_image_folder(root: Path) -> DatasetDict:
+    """`<root>/<split>/<class>/<image>` (or `<root>/<class>/<image>` for train only), via datasets' imagefolder."""
+    files = [file for file in root.rglob("*") if file.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise ValueError(f"--dataset {root}: the folder has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for file in files:  # fail now, naming the file, rather than deep inside a training epoch
+        open_image(file)
+    data = load_dataset("imagefolder", data_dir=str(root))
+    if "label" not in data["train"].column_names:
+        raise ValueError(f"--dataset {root}: put the images in one sub-folder per class, e.g. train/NORMAL/x.png")
+    return data
+
+
+def load_tables(files: dict[str, Path], options: DataOptions) -> DatasetDict:
+    """csv / json / parquet files; image paths are read relative to their file's folder."""
+    formats = {TABLE_FORMATS[file.suffix] for file in files.values()}
+    if len(formats) > 1:
+        raise ValueError(f"--dataset: mix of table formats {sorted(formats)} in {sorted(map(str, files.values()))}")
+    (table_format,) = formats
+    data = DatasetDict({split: read_table(table_format, split, file) for split, file in files.items()})
+    columns = data["train"].column_names
+    if options.label_column not in columns:
+        raise ValueError(
+            f"--label-column {options.label_column!r} is not a column of {files['train']}; its columns are {columns}"
+        )
+    if options.image_column not in columns and options.text_column not in columns:
+        raise ValueError(
+            f"Neither --image-column {options.image_column!r} nor --text-column {options.text_column!r} is a column "
+            f"of {files['train']}; its columns are {columns}"
+        )
+    data = rename_columns(data, options)
+    data = encode_labels(data)
+    if "image" in data["train"].column_names:
+        data = DatasetDict({
+            split: rows.map(lambda row: {"image": resolve_image_path(row["image"], files[split].parent)})
+            for split, rows in data.items()
+        }).cast_column("image", Image())
+    return data
+
+
+def read_table(table_format: str, split: str, file: Path) -> Dataset:
+    try:
+        return load_dataset(table_format, data_files={split: str(file)}, split=split)
+    except (DatasetGenerationError, ValueError) as error:  # datasets' words for a file without rows, among others
+        raise ValueError(f"Split {split!r} of --dataset {file} is empty or unreadable: {error.__cause__ or error}") from error
+
+
+def resolve_image_path(value: str, folder: Path) -> str:
+    path = Path(value) if Path(value).is_absolute() else folder / value
+    open_image(path)  # names the file if it is missing or corrupt
+    return str(path)
+
+
+def encode_labels(data: DatasetDict) -> DatasetDict:
+    """Labels become a `ClassLabel` shared by every split: class names sorted, or integer ids 0..n-1 kept."""
+    values = sorted({value for rows in data.values() for value in rows["label"]}, key=lambda v: (str(type(v)), v))
+    if all(isinstance(value, int) for value in values):
+        if values[0] < 0:
+            raise ValueError(f"Integer labels must be >= 0, found {values[0]} in the label column")
+        names = [str(index) for index in range(values[-1] + 1)]
+    else:
+        names = [str(value) for value in values]
+        data = data.map(lambda row: {"label": str(row["label"])})
+    return data.cast_column("label", ClassLabel(names=names))
+
+
+def load_hub_dataset(name: str, options: DataOptions) -> DatasetDict:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE") or os.environ.get(
+        "HF_DATASETS_OFFLINE", "0"
+    ).upper() in ("1", "ON", "YES", "TRUE")
+    try:
+        data = load_dataset(name, options.config, revision=options.revision)
+    except (ConnectionError, FileNotFoundError, OSError) as error:
+        where = "the Hub is offline here (HF_HUB_OFFLINE=1)" if offline else "it could not be fetched"
+        raise ValueError(
+            f"--dataset {name}: Hub dataset not found in the local cache and {where}. Download it once where the "
+            f"Hub is reachable (`datasets.load_dataset({name!r}).save_to_disk(...)` or `hf download {name} "
+            "--repo-type dataset --local-dir DIR`), then point --dataset at the local folder or files."
+        ) from error
+    return rename_columns(data, options)
+
+
+def rename_columns(data: DatasetDict, options: DataOptions) -> DatasetDict:
+    """The source's image / text / label columns under the names the families read."""
+    columns = next(iter(data.values())).column_names
+    renames = {options.image_column: "image", options.text_column: "text", options.label_column: "label"}
+    return data.rename_columns({s: t for s, t in renames.items() if s in columns and s != t})
 
 
 def with_validation_split(data: DatasetDict, seed: int, fraction: float = VALIDATION_FRACTION) -> DatasetDict:
     """Adds a `validation` split carved from `train` when the source has none (seeded, stratified by label)."""
+    if "train" not in data:
+        raise ValueError(f"The dataset has no train split; it has: {', '.join(data)}")
     if "validation" in data:
         return data
-    stratify = "label" if "label" in data["train"].column_names else None
-    parts = data["train"].train_test_split(test_size=fraction, seed=seed, stratify_by_column=stratify)
+    has_labels = isinstance(data["train"].features.get("label"), ClassLabel)
+    parts = data["train"].train_test_split(test_size=fraction, seed=seed, stratify_by_column="label" if has_labels else None)
     data = DatasetDict({**data, "train": parts["train"], "validation": parts["test"]})
-    logger.info("made a validation split from train: %s", split_sizes(data))
+    logger.info("made a validation split from train (%.0f%%, seed %d): %s", fraction * 100, seed, split_sizes(data))
     return data
 
 
@@ -42,4 +183,4 @@ def split_sizes(data: DatasetDict) -> dict[str, int]:
     return {split: len(rows) for split, rows in data.items()}
 
 
-__all__ = ["load_source", "with_validation_split", "split_sizes", "load_digits_dataset", "EMBEDDED_DATASETS"]
+__all__ = ["DataOptions", "load_source", "with_validation_split", "split_sizes", "load_digits_dataset", "EMBEDDED_DATASETS"]

@@ -37,7 +37,10 @@ class Family:
         raise NotImplementedError
 
     def transform(self, processor, train: bool) -> Callable[[dict[str, list]], dict[str, Any]]:
-        """A batched `datasets.Dataset.with_transform` function: raw rows -> model inputs."""
+        """A batched `datasets.Dataset.with_transform` function: raw rows -> model inputs.
+
+        Draw augmentation randomness from the `random` module: the loader seeds it for every batch from
+        (seed, epoch, batch), which keeps resumed runs bit-identical to uninterrupted ones."""
         raise NotImplementedError
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -51,8 +54,11 @@ class Family:
         """Extra arguments for one metric's `compute` (e.g. the number of classes)."""
         return {}
 
-    def baselines(self, data: DatasetDict, split: str) -> dict[str, dict[str, float]]:
-        """Reference scores on `data[split]` from simple models (e.g. scikit-learn), keyed by baseline name."""
+    def baselines(
+        self, data: DatasetDict, split: str, config: PreTrainedConfig | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Reference scores on `data[split]` from simple models (e.g. scikit-learn), keyed by baseline name.
+        `config` is the trained model's, for baselines sized like the model (None: the family's defaults)."""
         return {}
 
     def write_artifacts(self, model: PreTrainedModel, processor, data: DatasetDict, output_dir: Path) -> list[str]:

@@ -1,4 +1,4 @@
-from .arguments import TrainingArguments
+from .arguments import TrainingArguments, parse_training_arguments
 from .loop import evaluate_model, make_accelerator, make_loader, train
 
-__all__ = ["TrainingArguments", "train", "evaluate_model", "make_accelerator", "make_loader"]
+__all__ = ["TrainingArguments", "parse_training_arguments", "train", "evaluate_model", "make_accelerator", "make_loader"]

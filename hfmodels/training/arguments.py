@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal
+
+from ..data import DataOptions
 
 
 @dataclass
 class TrainingArguments:
     model: str = field(default="image-classifier", metadata={"help": "The model family to train."})
     dataset: str | None = field(default=None, metadata={"help": "Data source (default: the family's embedded one)."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Config name of a Hub dataset."})
+    revision: str | None = field(default=None, metadata={"help": "Revision (branch, tag, commit) of a Hub dataset."})
+    image_column: str = field(default="image", metadata={"help": "Column of csv/json/parquet/Hub data holding images (paths)."})
+    text_column: str = field(default="text", metadata={"help": "Column holding texts."})
+    label_column: str = field(default="label", metadata={"help": "Column holding labels."})
     output_dir: str | None = field(
         default=None, metadata={"help": "Run folder; the model files are written at its top. Default runs/<model>-<dataset>."}
     )
@@ -28,6 +36,15 @@ class TrainingArguments:
     seed: int = 0
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     logging_steps: int = field(default=10, metadata={"help": "Log the training loss every N steps."})
+    checkpoint_every: int | None = field(default=None, metadata={"help": "Save a checkpoint every N optimizer steps."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "How many of the newest checkpoints to keep."})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A checkpoint folder, `latest` (must exist) or `auto` (resume if one exists)."}
+    )
+    report_to: str = field(
+        default="auto", metadata={"help": "mlflow, tensorboard, trackio, wandb, all, none; auto = mlflow when installed."}
+    )
+    tracking_uri: str | None = field(default=None, metadata={"help": "MLflow tracking server (default: a store in the run folder)."})
     push_to_hub: str | None = field(default=None, metadata={"help": "After training, publish the run to this Hub repo id."})
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
     model_config: list[str] = field(
@@ -37,7 +54,8 @@ class TrainingArguments:
     def __post_init__(self):
         positive = {"batch_size": self.batch_size, "gradient_accumulation_steps": self.gradient_accumulation_steps,
                     "logging_steps": self.logging_steps}
-        for name in ("epochs", "max_steps", "eval_batch_size"):
+        positive["keep_checkpoints"] = self.keep_checkpoints
+        for name in ("epochs", "max_steps", "eval_batch_size", "checkpoint_every"):
             if getattr(self, name) is not None:
                 positive[name] = getattr(self, name)
         for name, value in positive.items():
@@ -61,5 +79,44 @@ class TrainingArguments:
                 overrides[key] = value  # a bare string such as norm=batch
         return overrides
 
+    def data_options(self) -> DataOptions:
+        return DataOptions(
+            image_column=self.image_column, text_column=self.text_column, label_column=self.label_column,
+            config=self.dataset_config, revision=self.revision,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def parse_training_arguments(argv: list[str], prog: str = "hfmodels train") -> TrainingArguments:
+    """Flags, or `--config run.yaml` with flags overriding the file's values."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(TrainingArguments, prog=prog, description="Train a model family.")
+    parser.add_argument("--config", help="A YAML file of arguments (flags given too override it).")
+    config_file = parser.parse_known_args(argv)[0].config
+    if config_file:
+        values = read_yaml_arguments(Path(config_file))
+        known = {f.name for f in fields(TrainingArguments)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{config_file}: unknown argument(s) {unknown}; known: {sorted(known)}")
+        parser.set_defaults(**values)
+    namespace = vars(parser.parse_args(argv))
+    namespace.pop("config")
+    return TrainingArguments(**namespace)
+
+
+def read_yaml_arguments(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ValueError(f"--config {path}: cannot read it ({error})") from error
+    except yaml.YAMLError as error:
+        raise ValueError(f"--config {path}: not valid YAML ({error})") from error
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path}: expected a mapping of argument names to values")
+    return {key.replace("-", "_"): value for key, value in values.items()}

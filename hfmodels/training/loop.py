@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import platform
+import random
 import shlex
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from datasets import Dataset
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -26,30 +27,76 @@ from ..data import load_source, split_sizes, with_validation_split
 from ..families import Family, get_family
 from ..metrics import load_metric
 from .arguments import TrainingArguments
+from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
+from .tracking import finish_tracking, start_tracking, tracker_names
 
 logger = logging.getLogger(__name__)
 
 
-def make_accelerator(args: TrainingArguments | None = None) -> Accelerator:
+def make_accelerator(args: TrainingArguments | None = None, output_dir: Path | None = None) -> Accelerator:
     """Runs on the GPU when there is one, else on the CPU (also as a gloo group under `accelerate launch`)."""
-    kwargs = {}
-    if args is not None:
-        kwargs = {"mixed_precision": args.mixed_precision, "gradient_accumulation_steps": args.gradient_accumulation_steps}
-    return Accelerator(cpu=not torch.cuda.is_available(), **kwargs)
+    if args is None:
+        return Accelerator(cpu=not torch.cuda.is_available())
+    if args.mixed_precision == "bf16" and not torch.cuda.is_available() and not cpu_has_native_bf16():
+        logger.warning("--mixed-precision bf16 on a CPU without native bf16 support: expect it to be far slower than fp32")
+    return Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        # the data order of an epoch depends only on (seed, epoch), so a resumed run sees the same batches
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+        log_with=tracker_names(args.report_to),
+        project_dir=str(output_dir) if output_dir else None,
+    )
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class SeededBatches(torch.utils.data.Dataset):
+    """Rows through the family's transform, with the `random` module seeded from (seed, epoch, batch) while
+    a batch is made. Augmentations then do not depend on what was drawn before: a resumed run makes the same
+    batches as an uninterrupted one, even though the loader fetches a batch ahead, and with any worker count."""
+
+    def __init__(self, rows: Dataset, seed: int):
+        self.rows, self.seed, self.epoch = rows, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        state = random.getstate()
+        random.seed(f"{self.seed}-{self.epoch}-{indices[0]}-{len(indices)}")
+        try:
+            return self.rows.__getitems__(indices)
+        finally:
+            random.setstate(state)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.__getitems__([index])[0]
 
 
 def make_loader(
     split: Dataset, family: Family, processor, train: bool, batch_size: int, num_workers: int = 0, seed: int = 0
 ) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed) if train else None
     return DataLoader(
-        split.with_transform(family.transform(processor, train=train)),
+        SeededBatches(split.with_transform(family.transform(processor, train=train)), seed),
         batch_size=batch_size,
         shuffle=train,
         drop_last=train and len(split) > batch_size,
         collate_fn=family.collate,
         num_workers=num_workers,
-        generator=generator,
+        # its own generator: starting an epoch's iterator then draws nothing from the global torch RNG
+        # (dropout's), so a resumed run draws the same dropout masks as an uninterrupted one
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
@@ -79,11 +126,12 @@ def train(args: TrainingArguments) -> dict[str, Any]:
     started = time.time()
     family = get_family(args.model)
     dataset_name = args.dataset or family.default_dataset
-    output_dir = Path(args.output_dir or f"runs/{family.name}-{dataset_name}")
-    accelerator = make_accelerator(args)
+    output_dir = Path(args.output_dir or f"runs/{family.name}-{Path(dataset_name).name}")
+    resume_path = find_checkpoint(output_dir, args.resume_from_checkpoint) if args.resume_from_checkpoint else None
+    accelerator = make_accelerator(args, output_dir)
     set_seed(args.seed)
 
-    data = with_validation_split(load_source(dataset_name), seed=args.seed)
+    data = with_validation_split(load_source(dataset_name, args.data_options()), seed=args.seed)
     if accelerator.is_main_process:
         logger.info("dataset %s: %s", dataset_name, split_sizes(data))
     model = family.build_model(data["train"], args.model_config_overrides())
@@ -107,6 +155,16 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         num_training_steps=max_steps * accelerator.num_processes,
     )
     scheduler = accelerator.prepare(scheduler)
+
+    state, best_weights = TrainState(), None
+    if resume_path is not None:
+        state, best_weights = load_checkpoint(accelerator, resume_path)
+        if accelerator.is_main_process:
+            logger.info("resumed from %s at step %d (epoch %d, batch %d)", resume_path, state.step, state.epoch + 1,
+                        state.batches_in_epoch)
+    elif args.resume_from_checkpoint == "auto" and accelerator.is_main_process:
+        logger.info("--resume-from-checkpoint auto: no checkpoint in %s, starting fresh", output_dir)
+    tracker_runs = start_tracking(accelerator, args, output_dir, family, accelerator.unwrap_model(model).config)
     if accelerator.is_main_process:
         logger.info(
             "training %s (%s parameters) for %d steps (%d epochs) on %d process(es), device %s",
@@ -114,13 +172,15 @@ def train(args: TrainingArguments) -> dict[str, Any]:
             accelerator.num_processes, accelerator.device,
         )
 
-    progress = StepProgress(max_steps, accelerator.is_main_process, args.logging_steps)
-    log_history: list[dict[str, Any]] = []
-    best_score, best_metric, best_epoch, best_state = None, None, None, None
-    step = 0
-    for epoch in range(epochs):
+    samples_per_step = args.batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+    progress = StepProgress(max_steps, state.step, samples_per_step, accelerator.is_main_process, args.logging_steps)
+    samples_seen = 0  # by this process, since this process started
+    while state.epoch < epochs and state.step < max_steps:
         model.train()
-        for batch in train_loader:
+        batches = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
+        batches.set_epoch(state.epoch)  # the data order and augmentations of this epoch
+        batches.dataset.set_epoch(state.epoch)
+        for batch in batches:
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)
@@ -129,40 +189,52 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            if accelerator.sync_gradients:
-                step += 1
-                record = progress.update(step, epoch, loss.item(), scheduler.get_last_lr()[0])
-                if record:
-                    log_history.append(record)
-                if step >= max_steps:
-                    break
+            state.batches_in_epoch += 1
+            samples_seen += len(batch[next(iter(batch))])
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            record = progress.update(state.step, state.epoch, loss.item(), scheduler.get_last_lr()[0])
+            if record:
+                state.log_history.append(record)
+                accelerator.log({"train/loss": record["loss"], "train/learning_rate": record["learning_rate"],
+                                 "train/samples_per_second": record["samples_per_second"]}, step=state.step)
+            if args.checkpoint_every and state.step % args.checkpoint_every == 0:
+                save_checkpoint(accelerator, output_dir, state, best_weights, args.keep_checkpoints)
+            if state.step >= max_steps:
+                break
 
         metrics = evaluate_model(model, eval_loader, family, accelerator)
-        log_history.append({"epoch": epoch + 1, "step": step, **{f"eval_{k}": v for k, v in metrics.items()}})
-        if accelerator.is_main_process:
-            progress.write(f"epoch {epoch + 1}/{epochs}: " + format_metrics(metrics, prefix="eval_"))
+        state.log_history.append({"epoch": state.epoch + 1, "step": state.step, **{f"eval_{k}": v for k, v in metrics.items()}})
+        accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=state.step)
+        progress.write(f"epoch {state.epoch + 1}/{epochs}: " + format_metrics(metrics, prefix="eval_"))
         # the best epoch: by the main metric, ties broken by the lower validation loss
         value = metrics[family.main_metric]
-        score = (value if family.greater_is_better else -value, -metrics["loss"])
-        if best_score is None or score > best_score:
-            best_score, best_metric, best_epoch = score, value, epoch + 1
-            best_state = {k: v.detach().cpu().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+        score = [value if family.greater_is_better else -value, -metrics["loss"]]
+        if state.best_score is None or score > state.best_score:
+            state.best_score, state.best_metric, state.best_epoch = score, value, state.epoch + 1
+            best_weights = {k: v.detach().cpu().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+        state.epoch, state.batches_in_epoch = state.epoch + 1, 0
     progress.close()
 
     unwrapped = accelerator.unwrap_model(model)
-    unwrapped.load_state_dict(best_state)
+    unwrapped.load_state_dict(best_weights)
     # the held-out score of the best epoch's model: on test when the source has one
     final_split = "test" if "test" in data else "validation"
     final_loader = accelerator.prepare(make_loader(data[final_split], family, processor, False, eval_batch_size))
     eval_results = {
         "task": family.pipeline_tag,
         "model": family.name,
-        "dataset": {"name": dataset_name, "split": final_split, "sizes": split_sizes(data)},
-        "best_epoch": best_epoch,
+        "dataset": {
+            "name": dataset_name, "config": args.dataset_config, "revision": args.revision, "split": final_split,
+            "sizes": split_sizes(data),
+        },
+        "best_epoch": state.best_epoch,
         "metrics": evaluate_model(model, final_loader, family, accelerator),
-        "validation_metrics": {family.main_metric: best_metric},
+        "validation_metrics": {family.main_metric: state.best_metric},
         "baselines": family.baselines(data, final_split),
     }
+    samples_per_process = accelerator.gather(torch.tensor([samples_seen], device=accelerator.device)).tolist()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -170,14 +242,19 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         processor.save_pretrained(output_dir)
         write_json(output_dir / "eval_results.json", eval_results)
         write_json(output_dir / "training_args.json", {**args.to_dict(), "dataset": dataset_name, "output_dir": str(output_dir)})
-        write_json(output_dir / "training_log.json", log_history)
+        write_json(output_dir / "training_log.json", state.log_history)
         family.write_artifacts(unwrapped, processor, data, output_dir)
-        write_json(output_dir / "run_info.json", run_info(accelerator, args, time.time() - started))
-        summary = format_metrics(eval_results["metrics"])
+        info = run_info(accelerator, args, time.time() - started)
+        info["samples_per_process"] = samples_per_process
+        info["resumed_from"] = str(resume_path) if resume_path else None
+        info["tracker_runs"] = tracker_runs
+        write_json(output_dir / "run_info.json", info)
+        accelerator.log({f"test/{k}": v for k, v in eval_results["metrics"].items()}, step=state.step)
+        finish_tracking(accelerator, output_dir, family)
         logger.info(
             "done in %.1fs: best epoch %d (validation %s=%.4f); %s on %s; model in %s",
-            time.time() - started, best_epoch, family.main_metric, best_metric, summary,
-            eval_results["dataset"]["split"], output_dir,
+            time.time() - started, state.best_epoch, family.main_metric, state.best_metric,
+            format_metrics(eval_results["metrics"]), final_split, output_dir,
         )
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -240,23 +317,34 @@ def write_json(path: Path, value: Any) -> None:
 class StepProgress:
     """A progress bar on an interactive terminal; one plain line every logging step otherwise (CI, log files)."""
 
-    def __init__(self, total: int, enabled: bool, logging_steps: int):
-        self.enabled, self.logging_steps, self.started = enabled, logging_steps, time.time()
-        self.bar = tqdm(total=total, file=sys.stderr, dynamic_ncols=True) if enabled and sys.stderr.isatty() else None
-        self.total = total
+    def __init__(self, total: int, initial: int, samples_per_step: int, enabled: bool, logging_steps: int):
+        self.enabled, self.logging_steps, self.total = enabled, logging_steps, total
+        self.samples_per_step = samples_per_step
+        self.last_time, self.last_step = time.time(), initial
+        interactive = enabled and sys.stderr.isatty()
+        self.bar = tqdm(total=total, initial=initial, file=sys.stderr, dynamic_ncols=True) if interactive else None
 
     def update(self, step: int, epoch: int, loss: float, learning_rate: float) -> dict[str, Any] | None:
+        """Returns the record to log on logging steps, else None."""
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{learning_rate:.2e}")
         if step % self.logging_steps and step != self.total:
             return None
-        record = {"step": step, "epoch": epoch + 1, "loss": loss, "learning_rate": learning_rate}
+        now = time.time()
+        steps_per_second = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_step = now, step
+        record = {"step": step, "epoch": epoch + 1, "loss": loss, "learning_rate": learning_rate,
+                  "samples_per_second": steps_per_second * self.samples_per_step}
         if self.enabled and self.bar is None:
-            logger.info("step %d/%d  loss %.4f  lr %.2e  %.1fs", step, self.total, loss, learning_rate, time.time() - self.started)
+            eta = (self.total - step) / max(steps_per_second, 1e-9)
+            logger.info("step %d/%d  loss %.4f  lr %.2e  %.0f samples/s  eta %.0fs", step, self.total, loss,
+                        learning_rate, record["samples_per_second"], eta)
         return record
 
     def write(self, line: str) -> None:
+        if not self.enabled:
+            return
         if self.bar is not None:
             self.bar.write(line, file=sys.stderr)
         else:

@@ -1,0 +1,118 @@
+"""Experiment tracking through accelerate's trackers; MLflow by default, with a store in the run folder."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from accelerate import Accelerator
+
+logger = logging.getLogger(__name__)
+
+TRACKERS = ("mlflow", "tensorboard", "trackio", "wandb")
+# the files of a model folder, without run outputs or tracking stores
+MODEL_FILE_PATTERNS = ("config.json", "*.safetensors", "*.safetensors.index.json", "*.py", "preprocessor_config.json",
+                       "processor_config.json", "tokenizer*", "special_tokens_map.json", "generation_config.json")
+RUN_ARTIFACTS = ("README.md", "eval_results.json", "training_args.json", "run_info.json", "training_log.json", "*.png")
+
+
+def tracker_names(report_to: str) -> list[str] | None:
+    """`--report-to` as accelerate's `log_with`: a name, `all`, `none`, or `auto` (MLflow when installed)."""
+    if report_to == "auto":
+        return ["mlflow"] if importlib.util.find_spec("mlflow") else None
+    if report_to == "none":
+        return None
+    if report_to == "all":
+        return [name for name in TRACKERS if importlib.util.find_spec(name)]
+    names = [name.strip() for name in report_to.split(",")]
+    for name in names:
+        if name not in TRACKERS:
+            raise ValueError(f"--report-to {name!r} is not a tracker; choose from {', '.join(TRACKERS)}, all, none, auto")
+        if importlib.util.find_spec(name) is None:
+            raise ValueError(f"--report-to {name}: the package {name!r} is not installed (pip install 'hfmodels[trackers]')")
+    return names
+
+
+def start_tracking(accelerator: Accelerator, args, output_dir: Path, family, model_config) -> dict[str, str]:
+    """Opens the tracker runs and logs the resolved arguments and model config as parameters.
+    Returns the run ids (for the run's reproducibility record)."""
+    if not accelerator.log_with:
+        return {}
+    names = [str(getattr(t, "value", t)) for t in accelerator.log_with]
+    init_kwargs: dict[str, Any] = {}
+    if "mlflow" in names and accelerator.is_main_process:
+        import mlflow
+
+        output_dir.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(args.tracking_uri or f"sqlite:///{output_dir.resolve()}/mlflow.db")
+        init_kwargs["mlflow"] = {"logging_dir": str(output_dir.resolve() / "mlartifacts"), "run_name": output_dir.name}
+    params = {**{f"args.{k}": v for k, v in args.to_dict().items()}, **{f"model.{k}": v for k, v in model_config.to_diff_dict().items()}}
+    params = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
+    accelerator.init_trackers(f"hfmodels-{family.name}", config=params, init_kwargs=init_kwargs)
+    if "mlflow" in names and accelerator.is_main_process:
+        return {"mlflow": accelerator.get_tracker("mlflow").active_run.info.run_id}
+    return {}
+
+
+def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
+    """On the main process: logs the card, results and pictures, and the model as an MLflow pyfunc model."""
+    if not accelerator.trackers:
+        return
+    try:
+        accelerator.get_tracker("mlflow")
+    except ValueError:
+        return
+    import mlflow
+
+    for pattern in RUN_ARTIFACTS:
+        for file in sorted(output_dir.glob(pattern)):
+            mlflow.log_artifact(str(file))
+    with tempfile.TemporaryDirectory() as folder:
+        model_dir = Path(folder) / "model"
+        model_dir.mkdir()
+        for pattern in MODEL_FILE_PATTERNS:
+            for file in output_dir.glob(pattern):
+                shutil.copy2(file, model_dir / file.name)
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PipelinePyfuncModel(),
+            artifacts={"model": str(model_dir)},
+            pip_requirements=["hfmodels"],
+        )
+    logger.info("logged the model to MLflow run %s", mlflow.active_run().info.run_id)
+
+
+try:
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # mlflow is optional
+    PythonModel = object
+
+
+class PipelinePyfuncModel(PythonModel):
+    """An MLflow pyfunc wrapper around the family's transformers pipeline.
+
+    `predict` takes image file paths (a list, or a DataFrame whose first column holds them) and returns one
+    row per input with the top label and its score.
+    """
+
+    def load_context(self, context) -> None:
+        from transformers import AutoConfig, pipeline
+
+        from ..families import family_of_config
+
+        path = context.artifacts["model"]
+        family = family_of_config(AutoConfig.from_pretrained(path))
+        self.pipeline = pipeline(family.pipeline_tag, model=path, trust_remote_code=False)
+
+    def predict(self, context, model_input, params=None):
+        import pandas as pd
+
+        from ..data.images import open_image
+
+        paths = list(model_input.iloc[:, 0]) if isinstance(model_input, pd.DataFrame) else list(model_input)
+        results = self.pipeline([open_image(path) for path in paths], top_k=1)
+        return pd.DataFrame({"label": [r[0]["label"] for r in results], "score": [r[0]["score"] for r in results]})

@@ -1,0 +1,210 @@
+"""The training engine: data sources, checkpoints and resume, several processes, tracking, configuration."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.torch import load_file
+
+from hfmodels.data import DataOptions, load_source
+
+from .conftest import REPO, run_cli
+
+TINY = ["--model-config", "hidden_sizes=[8,8]", "depths=[1,1]", "--report-to", "none", "--batch-size", "16"]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = load_file(a), load_file(b)
+    assert first.keys() == second.keys()
+    different = [k for k in first if not (first[k] == second[k]).all()]
+    assert not different, f"weights differ: {different}"
+
+
+def make_image_folder(root: Path, splits=(("train", 24), ("test", 6)), classes=("NORMAL", "PNEUMONIA")) -> Path:
+    """The chest X-ray layout: <root>/<split>/<class>/<file>; PNEUMONIA images are brighter."""
+    rng = np.random.default_rng(0)
+    for split, count in splits:
+        for index, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 128, (16, 16)) + 100 * index
+                Image.fromarray(pixels.astype(np.uint8), mode="L").save(folder / f"{i}.png")
+    return root
+
+
+def test_kill_and_resume_gives_bit_identical_weights(tmp_path):
+    args = ["train", *TINY, "--max-steps", "300", "--checkpoint-every", "20", "--keep-checkpoints", "3"]
+    reference = run_cli(*args, "--output-dir", str(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr[-2000:]
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hfmodels.cli", *args, "--output-dir", str(interrupted)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not (interrupted / "checkpoints" / "step-40").is_dir() and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (interrupted / "model.safetensors").exists()
+    # what a kill during a save leaves behind: never to be loaded
+    (interrupted / "checkpoints" / ".tmp-step-980").mkdir()
+    (interrupted / "checkpoints" / ".tmp-step-980" / "model.safetensors").write_bytes(b"half")
+    (interrupted / "checkpoints" / "step-990").mkdir()
+
+    resumed = run_cli(*args, "--output-dir", str(interrupted), "--resume-from-checkpoint", "latest")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stderr and "step-990" not in resumed.stderr
+    assert_same_weights(tmp_path / "reference" / "model.safetensors", interrupted / "model.safetensors")
+    assert json.loads((interrupted / "eval_results.json").read_text())["metrics"] == json.loads(
+        (tmp_path / "reference" / "eval_results.json").read_text()
+    )["metrics"]
+    kept = sorted(p.name for p in (interrupted / "checkpoints").iterdir() if not p.name.startswith("."))
+    assert kept == ["step-260", "step-280", "step-300", "step-990"]
+
+
+def test_resume_options_and_their_errors(tmp_path):
+    latest = run_cli("train", *TINY, "--max-steps", "2", "--output-dir", str(tmp_path / "a"), "--resume-from-checkpoint", "latest")
+    assert latest.returncode == 1 and "no complete checkpoint" in latest.stderr
+    not_a_checkpoint = run_cli("train", *TINY, "--max-steps", "2", "--resume-from-checkpoint", str(tmp_path))
+    assert not_a_checkpoint.returncode == 1 and "not a checkpoint folder" in not_a_checkpoint.stderr
+    auto = run_cli("train", *TINY, "--max-steps", "2", "--output-dir", str(tmp_path / "b"), "--resume-from-checkpoint", "auto")
+    assert auto.returncode == 0 and "no checkpoint" in auto.stderr and "starting fresh" in auto.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_on_cpu_train_one_model(tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` on a CPU-only machine: a real 2-rank gloo group."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = tmp_path / "two"
+    launch = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+         str(REPO / "scripts" / "train.py"), *TINY, "--max-steps", "40", "--output-dir", str(two)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert launch.returncode == 0, launch.stderr[-3000:]
+    info = json.loads((two / "run_info.json").read_text())
+    assert info["num_processes"] == 2
+    assert info["samples_per_process"] == [40 * 16, 40 * 16]  # each rank saw half of every global batch
+    one = tmp_path / "one"
+    single = run_cli("train", *TINY[:-2], "--batch-size", "32", "--max-steps", "40", "--output-dir", str(one))
+    assert single.returncode == 0, single.stderr[-2000:]
+    # same global batch and data order; batch-norm statistics are per rank, so close rather than equal
+    two_results = json.loads((two / "eval_results.json").read_text())["metrics"]
+    one_results = json.loads((one / "eval_results.json").read_text())["metrics"]
+    assert two_results["num_samples"] == one_results["num_samples"] == 450  # gather_for_metrics: no sample twice
+    assert abs(two_results["loss"] - one_results["loss"]) < 0.1 * one_results["loss"]
+    assert abs(two_results["accuracy"] - one_results["accuracy"]) < 0.1
+
+
+def test_mlflow_tracking_records_the_run_and_a_loadable_model(tmp_path):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    output_dir = tmp_path / "run"
+    result = run_cli("train", *TINY[:-4], "--batch-size", "16", "--report-to", "mlflow", "--max-steps", "30",
+                     "--logging-steps", "5", "--output-dir", str(output_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_id = json.loads((output_dir / "run_info.json").read_text())["tracker_runs"]["mlflow"]
+    mlflow.set_tracking_uri(f"sqlite:///{output_dir}/mlflow.db")
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.data.params["args.model"] == "image-classifier" and run.data.params["model.hidden_sizes"] == "[8, 8]"
+    assert len(client.get_metric_history(run_id, "train/loss")) == 6
+    test_accuracy = json.loads((output_dir / "eval_results.json").read_text())["metrics"]["accuracy"]
+    assert run.data.metrics["test/accuracy"] == pytest.approx(test_accuracy)
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"eval_results.json", "training_args.json", "run_info.json"} <= artifacts
+    image = tmp_path / "digit.png"
+    Image.new("L", (8, 8), 200).save(image)
+    predictions = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict([str(image)])
+    assert list(predictions.columns) == ["label", "score"] and predictions["label"][0] in [str(d) for d in range(10)]
+
+
+def test_image_folder_trains_end_to_end(tmp_path):
+    root = make_image_folder(tmp_path / "chest_xray")
+    result = run_cli("train", *TINY, "--dataset", str(root), "--epochs", "3", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert results["dataset"]["sizes"] == {"train": 43, "test": 12, "validation": 5}
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["id2label"] == {"0": "NORMAL", "1": "PNEUMONIA"} and config["image_size"] == 16
+
+
+def test_csv_dataset_with_named_columns_trains_end_to_end(tmp_path):
+    (tmp_path / "images").mkdir()
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "train.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["file", "finding"])
+        for i in range(40):
+            Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8), mode="L").save(tmp_path / "images" / f"{i}.png")
+            writer.writerow([f"images/{i}.png", "cat" if i % 2 else "dog"])
+    result = run_cli("train", *TINY, "--dataset", str(tmp_path / "train.csv"), "--image-column", "file",
+                     "--label-column", "finding", "--max-steps", "3", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["id2label"] == {"0": "cat", "1": "dog"}
+    assert json.loads((tmp_path / "run" / "eval_results.json").read_text())["dataset"]["split"] == "validation"
+
+
+def test_yaml_config_with_flags_overriding(tmp_path):
+    (tmp_path / "run.yaml").write_text("max_steps: 2\nbatch-size: 16\nreport_to: none\nlearning_rate: 0.01\n"
+                                       "model_config: ['hidden_sizes=[8,8]', 'depths=[1,1]']\n")
+    result = run_cli("train", "--config", str(tmp_path / "run.yaml"), "--learning-rate", "0.02",
+                     "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads((tmp_path / "run" / "training_args.json").read_text())
+    assert saved["max_steps"] == 2 and saved["batch_size"] == 16 and saved["learning_rate"] == 0.02
+    (tmp_path / "bad.yaml").write_text("max_stepz: 2\n")
+    bad = run_cli("train", "--config", str(tmp_path / "bad.yaml"))
+    assert bad.returncode == 1 and "max_stepz" in bad.stderr
+
+
+def test_hub_dataset_offline_fails_with_a_clear_message():
+    with pytest.raises(ValueError, match=r"HF_HUB_OFFLINE=1.*point --dataset at the local folder"):
+        load_source("someone/some-dataset")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda root: root / "missing", "Unknown --dataset"),
+        (lambda root: (root / "empty").mkdir() or root / "empty", "has no image files"),
+        (lambda root: make_image_folder(root / "x", splits=(("train", 2), ("test", 2))) and (
+            root / "x" / "train" / "NORMAL" / "broken.png").write_bytes(b"\x89PNG broken") and root / "x",
+         "broken.png"),
+    ],
+    ids=["missing folder", "empty folder", "corrupt image"],
+)
+def test_bad_image_folders_are_named(tmp_path, make, message):
+    with pytest.raises(ValueError, match=message):
+        load_source(str(make(tmp_path)))
+
+
+def test_bad_tables_are_named(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\nhello,a\n")
+    with pytest.raises(ValueError, match=r"--label-column 'target' is not a column of .*train.csv"):
+        load_source(str(tmp_path / "train.csv"), DataOptions(label_column="target"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "train.csv").write_text("text,label\nhello,a\n")
+    (tmp_path / "empty" / "test.csv").write_text("text,label\n")
+    with pytest.raises(ValueError, match="Split .test. of --dataset .*test.csv is empty"):
+        load_source(str(tmp_path / "empty"))
