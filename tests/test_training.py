@@ -90,12 +90,12 @@ def free_port() -> int:
 
 
 def test_two_processes_on_cpu_train_one_model(tmp_path):
-    """`accelerate launch --multi_gpu --num_processes 2` on a CPU-only machine: a real 2-rank gloo group."""
+    """`accelerate launch` with the 2-process config (multi_gpu) on a CPU-only machine: a real 2-rank gloo group."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = tmp_path / "two"
     launch = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+         str(REPO / "scripts" / "accelerate_configs" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
          str(REPO / "scripts" / "train.py"), *TINY, "--max-steps", "40", "--output-dir", str(two)],
         capture_output=True, text=True, env=env, timeout=600,
     )

@@ -33,6 +33,8 @@ class TrainingArguments:
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Gradient clipping norm; none to disable."})
     gradient_accumulation_steps: int = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward (saves memory)."})
+    torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile (inductor)."})
     seed: int = 0
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     logging_steps: int = field(default=10, metadata={"help": "Log the training loss every N steps."})

@@ -46,6 +46,7 @@ def make_accelerator(args: TrainingArguments | None = None, output_dir: Path | N
         # the data order of an epoch depends only on (seed, epoch), so a resumed run sees the same batches
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
         log_with=tracker_names(args.report_to),
+        dynamo_backend="inductor" if args.torch_compile else "no",
         project_dir=str(output_dir) if output_dir else None,
     )
 
@@ -136,6 +137,10 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         logger.info("dataset %s: %s", dataset_name, split_sizes(data))
     model = family.build_model(data["train"], args.model_config_overrides())
     processor = family.build_processor(model.config)
+    if args.gradient_checkpointing:
+        if not model.supports_gradient_checkpointing:
+            raise ValueError(f"--gradient-checkpointing: the {family.name} model does not support it")
+        model.gradient_checkpointing_enable()
     eval_batch_size = args.eval_batch_size or args.batch_size
     train_loader = make_loader(data["train"], family, processor, True, args.batch_size, args.num_workers, args.seed)
     eval_loader = make_loader(data["validation"], family, processor, False, eval_batch_size, args.num_workers)
@@ -335,7 +340,7 @@ class StepProgress:
         steps_per_second = (step - self.last_step) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_step = now, step
         record = {"step": step, "epoch": epoch + 1, "loss": loss, "learning_rate": learning_rate,
-                  "samples_per_second": steps_per_second * self.samples_per_step}
+                  "samples_per_second": steps_per_second * self.samples_per_step, "time": now}
         if self.enabled and self.bar is None:
             eta = (self.total - step) / max(steps_per_second, 1e-9)
             logger.info("step %d/%d  loss %.4f  lr %.2e  %.0f samples/s  eta %.0fs", step, self.total, loss,
