@@ -4,18 +4,28 @@ Importing the package registers every family with the transformers Auto classes.
 """
 
 from . import models  # noqa: F401  (importing it registers the families)
+from .models.autoencoder import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel, AutoencoderOutput
 from .models.image_classifier import (
     ImageClassifierConfig,
     ImageClassifierForImageClassification,
     ImageClassifierImageProcessor,
     ImageClassifierModel,
 )
+from .models.vae import VAEConfig, VAEImageProcessor, VAEModel, VAEOutput
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoencoderConfig",
+    "AutoencoderImageProcessor",
+    "AutoencoderModel",
+    "AutoencoderOutput",
     "ImageClassifierConfig",
     "ImageClassifierForImageClassification",
     "ImageClassifierImageProcessor",
     "ImageClassifierModel",
+    "VAEConfig",
+    "VAEImageProcessor",
+    "VAEModel",
+    "VAEOutput",
 ]

@@ -8,9 +8,10 @@ import json
 import sys
 
 from hfmodels.cli import configure_logging
+from hfmodels.hub import write_card
 from hfmodels.training import parse_training_arguments, train
 
 if __name__ == "__main__":
     configure_logging()
-    result = train(parse_training_arguments(sys.argv[1:], prog="scripts/train.py"))
+    result = train(parse_training_arguments(sys.argv[1:], prog="scripts/train.py"), after_save=write_card)
     print(json.dumps(result, indent=2))

@@ -34,9 +34,11 @@ BLOCK_HFMODELS = textwrap.dedent(
 )
 
 
-def run_without_hfmodels(script: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Runs `script` in a fresh Python process in which hfmodels cannot be imported."""
-    env = {**os.environ, "HF_MODULES_CACHE": str(cwd / "modules_cache"), "PYTHONPATH": ""}
+def run_without_hfmodels(
+    script: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Runs `script` in a fresh Python process in which hfmodels cannot be imported (environment: `env`, default ours)."""
+    env = {**(os.environ if env is None else env), "HF_MODULES_CACHE": str(cwd / "modules_cache"), "PYTHONPATH": ""}
     result = subprocess.run(
         [sys.executable, "-c", BLOCK_HFMODELS + textwrap.dedent(script)],
         capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout,

@@ -131,7 +131,7 @@ def test_mlflow_tracking_records_the_run_and_a_loadable_model(tmp_path):
     test_accuracy = json.loads((output_dir / "eval_results.json").read_text())["metrics"]["accuracy"]
     assert run.data.metrics["test/accuracy"] == pytest.approx(test_accuracy)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"eval_results.json", "training_args.json", "run_info.json"} <= artifacts
+    assert {"README.md", "eval_results.json", "training_args.json", "run_info.json", "learning_curves.png"} <= artifacts
     image = tmp_path / "digit.png"
     Image.new("L", (8, 8), 200).save(image)
     predictions = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict([str(image)])

@@ -1,9 +1,13 @@
 """The registry of model families: `--model <name>` -> the `Family` that knows its data and metrics."""
 
+from .autoencoder import AutoencoderFamily
 from .base import Family
 from .image_classifier import ImageClassifierFamily
+from .vae import VAEFamily
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (ImageClassifierFamily(),)}
+FAMILIES: dict[str, Family] = {
+    family.name: family for family in (ImageClassifierFamily(), AutoencoderFamily(), VAEFamily())
+}
 
 
 def get_family(name: str) -> Family:

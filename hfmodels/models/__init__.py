@@ -8,12 +8,14 @@ from transformers import (
     AutoModelForImageClassification,
 )
 
+from .autoencoder import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel
 from .image_classifier import (
     ImageClassifierConfig,
     ImageClassifierForImageClassification,
     ImageClassifierImageProcessor,
     ImageClassifierModel,
 )
+from .vae import VAEConfig, VAEImageProcessor, VAEModel
 
 
 def register(config_class, models: dict, image_processor=None) -> None:
@@ -33,3 +35,5 @@ register(
     {AutoModel: ImageClassifierModel, AutoModelForImageClassification: ImageClassifierForImageClassification},
     image_processor=ImageClassifierImageProcessor,
 )
+register(AutoencoderConfig, {AutoModel: AutoencoderModel}, image_processor=AutoencoderImageProcessor)
+register(VAEConfig, {AutoModel: VAEModel}, image_processor=VAEImageProcessor)

@@ -40,5 +40,5 @@ def evaluate_saved(
     metrics = evaluate_model(model, loader, family, accelerator)
     return {
         "model": str(path), "dataset": dataset, "split": split, "metrics": metrics,
-        "baselines": family.baselines(data, split),
+        "baselines": family.baselines(data, split, config=model.config),
     }

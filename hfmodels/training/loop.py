@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -122,8 +123,10 @@ def evaluate_model(model, loader: DataLoader, family: Family, accelerator: Accel
     return results
 
 
-def train(args: TrainingArguments) -> dict[str, Any]:
-    """Trains one model; writes the best epoch's model, its processor and results to the run folder."""
+def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = None) -> dict[str, Any]:
+    """Trains one model; writes the best epoch's model, its processor and results to the run folder.
+    `after_save(output_dir)` runs on the main process once the run folder is complete, before the
+    trackers close (the CLI renders the model card there, so the card is tracked too)."""
     started = time.time()
     family = get_family(args.model)
     dataset_name = args.dataset or family.default_dataset
@@ -144,9 +147,8 @@ def train(args: TrainingArguments) -> dict[str, Any]:
     eval_batch_size = args.eval_batch_size or args.batch_size
     train_loader = make_loader(data["train"], family, processor, True, args.batch_size, args.num_workers, args.seed)
     eval_loader = make_loader(data["validation"], family, processor, False, eval_batch_size, args.num_workers)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=args.learning_rate or family.default_learning_rate, weight_decay=args.weight_decay
-    )
+    learning_rate = args.learning_rate or family.default_learning_rate
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
 
     steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
@@ -237,7 +239,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         "best_epoch": state.best_epoch,
         "metrics": evaluate_model(model, final_loader, family, accelerator),
         "validation_metrics": {family.main_metric: state.best_metric},
-        "baselines": family.baselines(data, final_split),
+        "baselines": family.baselines(data, final_split, config=unwrapped.config),
     }
     samples_per_process = accelerator.gather(torch.tensor([samples_seen], device=accelerator.device)).tolist()
     accelerator.wait_for_everyone()
@@ -246,7 +248,9 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         unwrapped.save_pretrained(output_dir, save_function=accelerator.save)
         processor.save_pretrained(output_dir)
         write_json(output_dir / "eval_results.json", eval_results)
-        write_json(output_dir / "training_args.json", {**args.to_dict(), "dataset": dataset_name, "output_dir": str(output_dir)})
+        resolved = {"dataset": dataset_name, "output_dir": str(output_dir), "learning_rate": learning_rate,
+                    "epochs": epochs, "max_steps": max_steps}
+        write_json(output_dir / "training_args.json", {**args.to_dict(), **resolved})
         write_json(output_dir / "training_log.json", state.log_history)
         family.write_artifacts(unwrapped, processor, data, output_dir)
         info = run_info(accelerator, args, time.time() - started)
@@ -255,6 +259,8 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         info["tracker_runs"] = tracker_runs
         write_json(output_dir / "run_info.json", info)
         accelerator.log({f"test/{k}": v for k, v in eval_results["metrics"].items()}, step=state.step)
+        if after_save is not None:
+            after_save(output_dir)
         finish_tracking(accelerator, output_dir, family)
         logger.info(
             "done in %.1fs: best epoch %d (validation %s=%.4f); %s on %s; model in %s",

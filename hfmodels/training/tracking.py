@@ -67,10 +67,13 @@ def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
     except ValueError:
         return
     import mlflow
+    from transformers.pipelines import SUPPORTED_TASKS
 
     for pattern in RUN_ARTIFACTS:
         for file in sorted(output_dir.glob(pattern)):
             mlflow.log_artifact(str(file))
+    if family.pipeline_tag not in SUPPORTED_TASKS:  # e.g. sampling models: no pipeline to serve
+        return
     with tempfile.TemporaryDirectory() as folder:
         model_dir = Path(folder) / "model"
         model_dir.mkdir()
@@ -95,8 +98,8 @@ except ImportError:  # mlflow is optional
 class PipelinePyfuncModel(PythonModel):
     """An MLflow pyfunc wrapper around the family's transformers pipeline.
 
-    `predict` takes image file paths (a list, or a DataFrame whose first column holds them) and returns one
-    row per input with the top label and its score.
+    `predict` takes image file paths (a list, or a DataFrame whose first column holds them). A classifier
+    returns one row per input with the top label and its score; other families return the pipeline's outputs.
     """
 
     def load_context(self, context) -> None:
@@ -114,5 +117,8 @@ class PipelinePyfuncModel(PythonModel):
         from ..data.images import open_image
 
         paths = list(model_input.iloc[:, 0]) if isinstance(model_input, pd.DataFrame) else list(model_input)
-        results = self.pipeline([open_image(path) for path in paths], top_k=1)
+        images = [open_image(path) for path in paths]
+        if self.pipeline.task != "image-classification":
+            return self.pipeline(images)
+        results = self.pipeline(images, top_k=1)
         return pd.DataFrame({"label": [r[0]["label"] for r in results], "score": [r[0]["score"] for r in results]})

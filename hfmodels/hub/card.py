@@ -1,0 +1,238 @@
+"""Model cards: rendered from the Jinja templates in `model_cards/` and the run's records, and checked offline.
+
+A family's template is `model_cards/<family>.md.jinja` (it extends `base.md.jinja`); a family without one gets the
+base card. Text between `<!-- hfmodels:keep NAME -->` and `<!-- /hfmodels:keep -->` is a person's: re-rendering
+keeps it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import torch
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from ..data import EMBEDDED_DATASETS
+from .plots import LEARNING_CURVES, plot_learning_curves
+from .run_folder import RunFolder, read_run
+
+MODEL_CARDS_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+KEEP_SECTION = re.compile(r"<!-- hfmodels:keep (?P<name>[\w.-]+) -->(?P<text>.*?)<!-- /hfmodels:keep -->", re.DOTALL)
+IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)|<img\s[^>]*src=[\"']([^\"']+)[\"']")
+HUB_DATASET_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+NOT_RESULT_METRICS = ("loss", "num_samples")  # in eval_results.json, but not model-index results
+PLOT_CAPTIONS = {
+    LEARNING_CURVES: "Learning curves: loss by step, and the validation metrics after each epoch.",
+    "confusion_matrix.png": "Confusion matrix on the held-out split.",
+}
+
+# The Hub's task ids (huggingface.co/tasks) and license ids (huggingface.co/docs/hub/repositories-licenses).
+HUB_PIPELINE_TAGS = frozenset("""
+text-classification token-classification table-question-answering question-answering zero-shot-classification
+translation summarization feature-extraction text-generation fill-mask sentence-similarity text-to-speech
+text-to-audio automatic-speech-recognition audio-to-audio audio-classification audio-text-to-text
+voice-activity-detection depth-estimation image-classification object-detection image-segmentation text-to-image
+image-to-text image-to-image image-to-video unconditional-image-generation video-classification
+reinforcement-learning robotics tabular-classification tabular-regression tabular-to-text table-to-text
+multiple-choice text-ranking text-retrieval time-series-forecasting text-to-video image-text-to-text
+image-text-to-image image-text-to-video visual-question-answering document-question-answering
+zero-shot-image-classification graph-ml mask-generation zero-shot-object-detection text-to-3d image-to-3d
+image-feature-extraction video-text-to-text keypoint-detection visual-document-retrieval any-to-any video-to-video
+other
+""".split())
+HUB_LICENSES = frozenset("""
+apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
+afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0
+cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0
+cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
+cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 eupl-1.2 agpl-3.0 gfdl
+gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c ms-pl apple-ascl apple-amlr
+mpl-2.0 odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license
+fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4 gemma unknown other
+""".split())
+
+
+class CardCheckError(ValueError):
+    """The card does not tell the truth about the run, or the Hub would not accept it."""
+
+
+def result_metrics(eval_results: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in eval_results.get("metrics", {}).items() if k not in NOT_RESULT_METRICS}
+
+
+def card_data(run: RunFolder, repo_id: str, license: str | None) -> ModelCardData:
+    """The card's metadata: what the Hub indexes and shows beside the model."""
+    dataset = run.eval_results.get("dataset", {})
+    name = dataset.get("name")
+    results = [
+        EvalResult(
+            task_type=run.eval_results.get("task", run.family.pipeline_tag), dataset_type=name, dataset_name=name,
+            dataset_config=dataset.get("config"), dataset_split=dataset.get("split"),
+            dataset_revision=dataset.get("revision"), metric_type=metric, metric_value=value,
+        )
+        for metric, value in result_metrics(run.eval_results).items()
+    ]
+    return ModelCardData(
+        model_name=repo_id,
+        library_name="transformers",
+        pipeline_tag=run.family.pipeline_tag,
+        tags=["hfmodels", run.family.name, "custom_code"],
+        license=license,
+        datasets=[name] if is_hub_dataset(name) else None,
+        metrics=list(result_metrics(run.eval_results)) or None,
+        base_model=run.training_args.get("base_model"),
+        eval_results=results or None,
+    )
+
+
+def is_hub_dataset(name: str | None) -> bool:
+    """Only Hub dataset ids belong in the `datasets` metadata; embedded data and local files are described in the
+    body instead (a relative local path looks like an id, so one that exists here is not taken for one)."""
+    return bool(name) and HUB_DATASET_ID.match(name) is not None and not Path(name).exists()
+
+
+def config_summary(run: RunFolder) -> dict[str, Any]:
+    """The architecture fields the family's config class declares (its own, not transformers' common ones)."""
+    fields = getattr(type(run.config), "__annotations__", {})
+    summary = {name: getattr(run.config, name) for name in fields if hasattr(run.config, name)}
+    summary["num_labels"] = getattr(run.config, "num_labels", None)
+    return {k: v for k, v in summary.items() if v is not None}
+
+
+def parameter_count(run: RunFolder) -> int:
+    with torch.device("meta"):  # shapes only: no memory, no weights read
+        return run.family.model_class(run.config).num_parameters()
+
+
+def dataset_source(name: str | None) -> str | None:
+    """What an embedded data source is, from its loader's own documentation."""
+    loader = EMBEDDED_DATASETS.get(name)
+    if loader is None:
+        return None
+    return " ".join(filter(None, [inspect.getmodule(loader).__doc__, loader.__doc__])).strip()
+
+
+def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> ModelCard:
+    """The card text (metadata + body) for `run`, before kept sections are merged in."""
+    data = card_data(run, repo_id, license)
+    metrics = result_metrics(run.eval_results)
+    optional = ("name", "split", "config", "revision", "fingerprint", "sizes")
+    dataset = {**dict.fromkeys(optional), **run.eval_results.get("dataset", {})}
+    columns = [m for m in run.eval_results.get("metrics", {}) if m != "num_samples"]
+    labels = list(getattr(run.config, "id2label", {}).values())
+    plots = [(p.name, PLOT_CAPTIONS.get(p.name, p.stem.replace("_", " ").capitalize() + "."))
+             for p in sorted(run.path.glob("*.png"))]
+    context = {
+        "repo_id": repo_id, "family": run.family, "license": license, "config": config_summary(run),
+        "labels": labels, "num_parameters": parameter_count(run), "dataset": dataset,
+        "dataset_source": dataset_source(dataset["name"]), "metrics": metrics, "columns": columns,
+        "num_samples": run.eval_results.get("metrics", {}).get("num_samples", "?"),
+        "best_epoch": run.eval_results.get("best_epoch"),
+        "results": [("this model", run.eval_results.get("metrics", {})), *run.eval_results.get("baselines", {}).items()],
+        "hyperparameters": {k: v for k, v in run.training_args.items() if k not in ("output_dir", "push_to_hub", "hub_private")},
+        "run_info": run.run_info, "plots": plots,
+    }
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(MODEL_CARDS_DIR), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    environment.filters["number"] = format_number
+    template_name = f"{run.family.name}.md.jinja"
+    if not (MODEL_CARDS_DIR / template_name).is_file():
+        template_name = "base.md.jinja"
+    body = environment.get_template(template_name).render(**context)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def format_number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
+
+
+def merge_kept_sections(new_text: str, old_text: str) -> str:
+    """`new_text` with each kept section's text taken from `old_text`; kept sections the new card lacks are
+    appended at the end, so nothing a person wrote is lost."""
+    old = {m["name"]: m["text"] for m in KEEP_SECTION.finditer(old_text)}
+    placed = set()
+
+    def keep(match: re.Match) -> str:
+        name = match["name"]
+        placed.add(name)
+        return f"<!-- hfmodels:keep {name} -->{old.get(name, match['text'])}<!-- /hfmodels:keep -->"
+
+    merged = KEEP_SECTION.sub(keep, new_text)
+    for name, text in old.items():
+        if name not in placed:
+            merged = merged.rstrip("\n") + f"\n\n<!-- hfmodels:keep {name} -->{text}<!-- /hfmodels:keep -->\n"
+    return merged
+
+
+def previous_card(run_dir: Path) -> ModelCard | None:
+    readme = run_dir / "README.md"
+    return ModelCard.load(readme, ignore_metadata_errors=True) if readme.is_file() else None
+
+
+def write_card(run_dir: str | Path, repo_id: str | None = None, license: str | None = None) -> Path:
+    """Renders (or re-renders) `README.md` and the plots in a run folder; returns the card's path.
+    The repo id and license default to those of the card already there."""
+    run = read_run(run_dir)
+    old = previous_card(run.path)
+    repo_id = repo_id or (old.data.model_name if old else None) or f"your-name/{run.path.resolve().name}"
+    license = license or (old.data.license if old else None)
+    plot_learning_curves(run.training_log, run.path / LEARNING_CURVES)
+    text = str(render_card(run, repo_id, license))
+    if old is not None:
+        text = merge_kept_sections(text, (run.path / "README.md").read_text())
+    readme = run.path / "README.md"
+    readme.write_text(text)
+    return readme
+
+
+def check_card(run_dir: str | Path) -> list[str]:
+    """What is wrong with the card in a run folder, offline: each item says what to fix. Empty: the card is fine."""
+    run = read_run(run_dir)
+    readme = run.path / "README.md"
+    if not readme.is_file():
+        return [f"{readme} is missing: render it with `hfmodels card {run.path}`"]
+    try:
+        card = ModelCard.load(readme)
+    except Exception as error:  # noqa: BLE001  any parse failure is the finding
+        return [f"{readme}: the metadata does not parse ({error}); fix the YAML between the --- lines"]
+    data, problems = card.data, []
+    if data.pipeline_tag not in HUB_PIPELINE_TAGS:
+        problems.append(f"pipeline_tag {data.pipeline_tag!r} is not a Hub task; use one of the Hub's task ids "
+                        f"(this family's is {run.family.pipeline_tag!r})")
+    if data.license is not None and data.license not in HUB_LICENSES:
+        problems.append(f"license {data.license!r} is not a Hub license id (e.g. apache-2.0, mit, cc-by-4.0, other)")
+    expected = result_metrics(run.eval_results)
+    found = {r.metric_type: r for r in data.eval_results or []}
+    for metric, value in expected.items():
+        if metric not in found:
+            problems.append(f"model-index lacks {metric} = {value} from eval_results.json; re-render the card")
+        elif found[metric].metric_value != value:
+            problems.append(f"model-index says {metric} = {found[metric].metric_value}, eval_results.json says "
+                            f"{value}; re-render the card")
+    for metric in found.keys() - expected.keys():
+        problems.append(f"model-index reports {metric}, which eval_results.json does not have; remove it")
+    dataset = run.eval_results.get("dataset", {})
+    for result in found.values():
+        if (result.dataset_name, result.dataset_split) != (dataset.get("name"), dataset.get("split")):
+            problems.append(f"model-index result {result.metric_type} names dataset {result.dataset_name!r} split "
+                            f"{result.dataset_split!r}; eval_results.json has {dataset.get('name')!r} split "
+                            f"{dataset.get('split')!r}")
+    for match in IMAGE_LINK.finditer(card.text):
+        link = match[1] or match[2]
+        if not re.match(r"^[a-z]+://", link) and not (run.path / link).is_file():
+            problems.append(f"README.md links the image {link}, which is not in {run.path}")
+    return problems
+
+
+def ensure_card_ok(run_dir: str | Path) -> None:
+    problems = check_card(run_dir)
+    if problems:
+        raise CardCheckError(f"the model card in {run_dir} fails its check:\n  - " + "\n  - ".join(problems))

@@ -1,0 +1,207 @@
+"""A convolutional variational autoencoder (VAE), as a transformers model: image -> Gaussian latent -> image."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_vae import VAEConfig
+
+# log-variances are clamped to this range before exponentiating, as in diffusers' DiagonalGaussianDistribution
+LOG_VAR_RANGE = (-30.0, 20.0)
+
+
+@dataclass
+class VAEOutput(ModelOutput):
+    """
+    Args:
+        loss: the negative ELBO, `reconstruction_loss + beta * kl_loss`, when labels (the target images) are given.
+        reconstruction_loss: binary cross-entropy between the decoded pixel distribution and `labels`,
+            summed over pixels, averaged over the batch.
+        kl_loss: KL(q(z|x) || N(0, I)) summed over latent dimensions, averaged over the batch.
+        latents: (batch, latent_dim) the latents decoded: a sample from q(z|x) in training mode, its mean in
+            eval mode (so eval outputs are deterministic); the first field the image-feature-extraction pipeline sees.
+        reconstruction: (batch, num_channels, height, width) the decoded images, pixels in [0, 1].
+        latent_mean: (batch, latent_dim) the mean of q(z|x).
+        latent_log_var: (batch, latent_dim) the log-variance of q(z|x).
+    """
+
+    loss: torch.Tensor | None = None
+    reconstruction_loss: torch.Tensor | None = None
+    kl_loss: torch.Tensor | None = None
+    latents: torch.Tensor | None = None
+    reconstruction: torch.Tensor | None = None
+    latent_mean: torch.Tensor | None = None
+    latent_log_var: torch.Tensor | None = None
+
+
+# Copied from hfmodels.models.autoencoder.modeling_autoencoder (a model folder imports no other);
+# tests/test_vae.py checks that the copies stay the same.
+class ConvEncoder(nn.Module):
+    """Stride-2 3x3 convolutions, one per stage, then a linear layer: images -> `out_features` numbers."""
+
+    def __init__(self, num_channels: int, image_size: int, hidden_sizes: list[int], out_features: int):
+        super().__init__()
+        layers, in_channels = [], num_channels
+        for channels in hidden_sizes:
+            layers += [nn.Conv2d(in_channels, channels, kernel_size=3, stride=2, padding=1), nn.GELU()]
+            in_channels = channels
+        self.convs = nn.Sequential(*layers)
+        side = image_size // 2 ** len(hidden_sizes)
+        self.proj = nn.Linear(hidden_sizes[-1] * side * side, out_features)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.convs(pixel_values)  # (batch, hidden_sizes[-1], side, side)
+        return self.proj(hidden_states.flatten(1))  # (batch, out_features)
+
+
+class ConvDecoder(nn.Module):
+    """The encoder's mirror: latent vectors -> image logits (apply a sigmoid for pixels in [0, 1])."""
+
+    def __init__(self, num_channels: int, image_size: int, hidden_sizes: list[int], latent_dim: int):
+        super().__init__()
+        self.side = image_size // 2 ** len(hidden_sizes)
+        self.proj = nn.Sequential(nn.Linear(latent_dim, hidden_sizes[-1] * self.side * self.side), nn.GELU())
+        layers, in_channels = [], hidden_sizes[-1]
+        for channels in [*reversed(hidden_sizes[:-1]), hidden_sizes[0]]:
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(in_channels, channels, kernel_size=3, padding=1),
+                nn.GELU(),
+            ]
+            in_channels = channels
+        layers.append(nn.Conv2d(in_channels, num_channels, kernel_size=3, padding=1))
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.proj(latents)  # (batch, hidden_sizes[-1] * side * side)
+        hidden_states = hidden_states.unflatten(1, (-1, self.side, self.side))  # (batch, hidden_sizes[-1], side, side)
+        return self.convs(hidden_states)  # (batch, num_channels, image_size, image_size)
+
+
+def check_pixel_values(pixel_values: torch.Tensor, config) -> None:
+    expected = (config.num_channels, config.image_size, config.image_size)
+    if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != expected:
+        raise ValueError(
+            f"pixel_values must have shape (batch, {', '.join(map(str, expected))}) for this model "
+            f"(config.num_channels, config.image_size), got {tuple(pixel_values.shape)}"
+        )
+
+
+def check_latents(latents: torch.Tensor, config) -> None:
+    if latents.ndim != 2 or latents.shape[1] != config.latent_dim:
+        raise ValueError(
+            f"latents must have shape (batch, {config.latent_dim}) (config.latent_dim), got {tuple(latents.shape)}"
+        )
+
+
+def check_targets(labels: torch.Tensor, pixel_values: torch.Tensor) -> None:
+    if labels.shape != pixel_values.shape:
+        raise ValueError(
+            f"labels are the target images and must have the shape of pixel_values {tuple(pixel_values.shape)}, "
+            f"got {tuple(labels.shape)}"
+        )
+
+
+# End of the copied code.
+
+
+class VAEPreTrainedModel(PreTrainedModel):
+    config_class = VAEConfig
+    config: VAEConfig
+    base_model_prefix = "vae"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    _no_split_modules = ["ConvEncoder", "ConvDecoder"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            init.kaiming_normal_(module.weight, nonlinearity="relu")
+            init.zeros_(module.bias)
+
+
+class VAEModel(VAEPreTrainedModel):
+    """Encoder to a diagonal Gaussian, reparameterised sample, decoder; the negative ELBO when `labels` are given."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
+        self.encoder = ConvEncoder(config.num_channels, config.image_size, config.hidden_sizes, 2 * config.latent_dim)
+        self.decoder = ConvDecoder(config.num_channels, config.image_size, config.hidden_sizes, config.latent_dim)
+        self.post_init()
+
+    def encode(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (batch, num_channels, image_size, image_size), pixels in [0, 1] -> the mean and log-variance
+        of q(z|x), each (batch, latent_dim)."""
+        check_pixel_values(pixel_values, self.config)
+        mean, log_var = self.encoder(pixel_values).chunk(2, dim=-1)
+        return mean, log_var.clamp(*LOG_VAR_RANGE)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (batch, latent_dim) -> images (batch, num_channels, image_size, image_size), pixels in [0, 1]."""
+        check_latents(latents, self.config)
+        return torch.sigmoid(self.decoder(latents))
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> VAEOutput | tuple:
+        r"""
+        labels: the target images, shaped like `pixel_values` with pixels in [0, 1]: the input itself for a
+            plain VAE (what the vae family passes).
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        mean, log_var = self.encode(pixel_values)  # (batch, latent_dim) each
+        if self.training:  # the reparameterisation trick: z = mean + std * noise, differentiable in mean and std
+            latents = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)  # (batch, latent_dim)
+        else:
+            latents = mean
+        logits = self.decoder(latents)  # (batch, num_channels, height, width)
+
+        loss = reconstruction_loss = kl_loss = None
+        if labels is not None:
+            check_targets(labels, pixel_values)
+            if labels.numel() and (labels.min() < 0 or labels.max() > 1):
+                raise ValueError(
+                    f"labels (target images) must have pixels in [0, 1] for the Bernoulli reconstruction loss, "
+                    f"got values from {labels.min().item()} to {labels.max().item()}"
+                )
+            targets = labels.to(logits.dtype)
+            per_pixel = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+            reconstruction_loss = per_pixel.flatten(1).sum(1).mean()
+            kl_loss = (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp())).sum(1).mean()
+            loss = reconstruction_loss + self.config.beta * kl_loss
+
+        output = VAEOutput(
+            loss=loss, reconstruction_loss=reconstruction_loss, kl_loss=kl_loss, latents=latents,
+            reconstruction=torch.sigmoid(logits), latent_mean=mean, latent_log_var=log_var,
+        )
+        return output if return_dict else output.to_tuple()
+
+    @torch.no_grad()
+    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decodes `num_samples` latents drawn from the prior N(0, I): (num_samples, num_channels, height, width).
+        The latents are drawn on the generator's device, so a seeded CPU generator gives the same images anywhere."""
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        device = generator.device if generator is not None else self.device
+        latents = torch.randn(num_samples, self.config.latent_dim, generator=generator, device=device)
+        return self.decode(latents.to(self.device, self.dtype))
+
+    @torch.no_grad()
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
+        """Decodes `steps` evenly spaced points on the line between the latent means of images `a` and `b`
+        (each (num_channels, image_size, image_size)), both ends included: (steps, num_channels, height, width)."""
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2 (both ends are included), got {steps}")
+        (start, end), _ = self.encode(torch.stack([a, b]))  # (latent_dim,) each
+        weights = torch.linspace(0, 1, steps, device=start.device, dtype=start.dtype)[:, None]  # (steps, 1)
+        return self.decode(torch.lerp(start, end, weights))
+
+
+__all__ = ["VAEPreTrainedModel", "VAEModel", "VAEOutput"]

@@ -1,0 +1,222 @@
+"""Publishing to the Hub, against the loopback Hub in hfmodels.testing (no test touches the internet)."""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import HfApi, constants
+from huggingface_hub.errors import RepositoryNotFoundError
+
+from hfmodels.hub import CardCheckError, NotAModelError, PushError, push_run
+from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, client_env, loopback_hub  # noqa: F401
+from hfmodels.training import TrainingArguments, train
+
+from .model_tester import run_without_hfmodels
+
+REPO_ID = f"{TEST_USER}/digits-classifier"
+TINY = ["hidden_sizes=[8,8]", "depths=[1,1]"]
+RUN_FILES = {
+    "config.json", "model.safetensors", "configuration_image_classifier.py", "modeling_image_classifier.py",
+    "image_processing_image_classifier.py", "preprocessor_config.json", "README.md", "learning_curves.png",
+    "eval_results.json", "training_args.json", "run_info.json", "training_log.json",
+}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    output_dir = tmp_path_factory.mktemp("hub") / "run"
+    train(TrainingArguments(max_steps=3, batch_size=16, output_dir=str(output_dir), model_config=TINY))
+    return output_dir
+
+
+@pytest.fixture
+def run_dir(trained_run, tmp_path) -> Path:
+    """A copy of the trained run that a test may change (a push writes the card and plots into it)."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+def hfmodels_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hfmodels.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_pushed_run_loads_without_hfmodels_with_identical_outputs_and_a_truthful_card(loopback_hub, run_dir, tmp_path):
+    commit = push_run(run_dir, REPO_ID, token=TEST_TOKEN, license="apache-2.0")
+
+    history = loopback_hub.commits(REPO_ID)
+    assert [c.oid for c in history][:1] == [commit.oid] and len(history) == 2  # the Hub's initial commit + ours
+    assert set(loopback_hub.files(REPO_ID)) == RUN_FILES | {".gitattributes"}
+
+    from hfmodels.training.evaluation import load_trained
+
+    model, _, _ = load_trained(run_dir)
+    pixel_values = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    torch.save(pixel_values, tmp_path / "inputs.pt")
+    run_without_hfmodels(
+        f"""
+        import json, torch
+        from huggingface_hub import ModelCard
+        from transformers import AutoModelForImageClassification
+        model = AutoModelForImageClassification.from_pretrained("{REPO_ID}", trust_remote_code=True).eval()
+        assert not type(model).__module__.startswith("hfmodels"), type(model).__module__
+        with torch.no_grad():
+            torch.save(model(pixel_values=torch.load("inputs.pt")).logits, "outputs.pt")
+        card = ModelCard.load("{REPO_ID}")
+        json.dump({{"data": card.data.to_dict(), "text": card.text}}, open("card.json", "w"))
+        """,
+        cwd=tmp_path, env=client_env(loopback_hub, tmp_path / "empty_hf_home"),
+    )
+    with torch.no_grad():
+        expected = model.eval()(pixel_values=pixel_values).logits
+    torch.testing.assert_close(torch.load(tmp_path / "outputs.pt"), expected, rtol=0, atol=0)
+
+    card = json.loads((tmp_path / "card.json").read_text())
+    data, eval_results = card["data"], json.loads((run_dir / "eval_results.json").read_text())
+    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "image-classification"
+    assert data["license"] == "apache-2.0" and data["tags"] == ["hfmodels", "image-classifier", "custom_code"]
+    [result] = data["model-index"][0]["results"]
+    assert result["task"]["type"] == "image-classification"
+    assert result["dataset"]["name"] == "digits" and result["dataset"]["split"] == "test"
+    assert result["metrics"] == [{"type": "accuracy", "value": eval_results["metrics"]["accuracy"]}]
+    assert "![Learning curves" in card["text"] and f'from_pretrained("{REPO_ID}"' in card["text"]
+
+
+def test_pushing_the_same_run_twice_uploads_no_file_twice(loopback_hub, run_dir):
+    push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+    assert sorted(loopback_hub.uploaded) == sorted(RUN_FILES)
+    loopback_hub.uploaded.clear()
+    push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+    assert loopback_hub.uploaded == []
+    assert len(loopback_hub.commits(REPO_ID)) == 2  # nothing changed: no second commit
+
+
+def test_push_to_a_new_branch_with_a_tag_leaves_main_untouched(loopback_hub, run_dir):
+    commit = push_run(run_dir, REPO_ID, token=TEST_TOKEN, revision="feature/tiny", tag="v1")
+    assert set(loopback_hub.files(REPO_ID, "main")) == {".gitattributes"}
+    assert set(loopback_hub.files(REPO_ID, "feature/tiny")) == RUN_FILES | {".gitattributes"}
+    refs = HfApi(endpoint=loopback_hub.endpoint).list_repo_refs(REPO_ID, token=TEST_TOKEN)
+    assert {t.name: t.target_commit for t in refs.tags} == {"v1": commit.oid}
+    with pytest.raises(PushError, match="tag 'v1' already exists"):
+        push_run(run_dir, REPO_ID, token=TEST_TOKEN, tag="v1")
+
+
+def test_create_pr_opens_a_pull_request_and_leaves_main_untouched(loopback_hub, run_dir):
+    push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+    main_files = loopback_hub.files(REPO_ID)
+    readme = run_dir / "README.md"
+    note = "Retrained on a laptop; a person wrote this."
+    readme.write_text(readme.read_text().replace("<!-- hfmodels:keep notes -->", f"<!-- hfmodels:keep notes -->{note}"))
+    commit = push_run(run_dir, REPO_ID, token=TEST_TOKEN, create_pr=True)
+    assert commit.pr_url.endswith(f"/{REPO_ID}/discussions/1")
+    assert loopback_hub.files(REPO_ID) == main_files
+    assert note in loopback_hub.files(REPO_ID, "refs/pr/1")["README.md"].decode()
+
+
+def test_private_repo_cannot_be_read_without_the_token(loopback_hub, run_dir, tmp_path):
+    push_run(run_dir, REPO_ID, token=TEST_TOKEN, private=True)
+    api = HfApi(endpoint=loopback_hub.endpoint)
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info(REPO_ID, token=False)
+    with pytest.raises(RepositoryNotFoundError):
+        api.hf_hub_download(REPO_ID, "config.json", token=False, cache_dir=tmp_path / "cache")
+    assert api.model_info(REPO_ID, token=TEST_TOKEN).private
+    downloaded = api.hf_hub_download(REPO_ID, "config.json", token=TEST_TOKEN, cache_dir=tmp_path / "cache")
+    assert Path(downloaded).read_bytes() == (run_dir / "config.json").read_bytes()
+
+
+def test_large_files_travel_through_git_lfs_when_xet_is_off(loopback_hub, run_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    loopback_hub.lfs_threshold = 10_000  # model.safetensors (~15 kB) goes as LFS, the small files inline
+    push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+    weights = (run_dir / "model.safetensors").read_bytes()
+    assert f"lfs:{hashlib.sha256(weights).hexdigest()}" in loopback_hub.uploaded
+    api = HfApi(endpoint=loopback_hub.endpoint, token=TEST_TOKEN)
+    [entry] = [e for e in api.list_repo_tree(REPO_ID) if e.path == "model.safetensors"]
+    assert entry.lfs is not None and entry.lfs.size == len(weights)
+    assert Path(api.hf_hub_download(REPO_ID, "model.safetensors", cache_dir=tmp_path / "cache")).read_bytes() == weights
+
+
+def test_a_transient_server_error_is_retried(loopback_hub, run_dir):
+    loopback_hub.fail("/preupload/", status=500, times=1)
+    push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+    preuploads = [status for method, path, status in loopback_hub.requests if "/preupload/" in path]
+    assert preuploads == [500, 200]
+    assert len(loopback_hub.commits(REPO_ID)) == 2
+
+
+def test_a_persistent_server_error_is_a_clear_message_and_no_commit(loopback_hub, run_dir):
+    loopback_hub.fail("/commit/", status=500, times=100)
+    with pytest.raises(PushError, match="nothing was committed") as error:
+        push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+    assert REPO_ID in str(error.value) and "500" in str(error.value)
+    assert [c.title for c in loopback_hub.commits(REPO_ID)] == ["initial commit"]
+
+
+@pytest.mark.parametrize("repo_id", ["no-namespace", "a/b/c", "tester/has space", "tester/-dash", ""])
+def test_a_repo_id_of_the_wrong_form_is_refused(loopback_hub, run_dir, repo_id):
+    with pytest.raises(PushError, match="namespace/name"):
+        push_run(run_dir, repo_id, token=TEST_TOKEN)
+    assert loopback_hub.requests == []
+
+
+def test_no_token_and_a_bad_token_are_clear_errors_before_anything_is_pushed(loopback_hub, run_dir):
+    with pytest.raises(PushError, match="no Hub token.*HF_TOKEN.*hf auth login"):
+        push_run(run_dir, REPO_ID)
+    with pytest.raises(PushError, match="did not accept the token: Invalid user token"):
+        push_run(run_dir, REPO_ID, token="hf_not_a_valid_token")
+    assert loopback_hub.repos == {}
+
+
+def test_a_folder_that_is_not_a_model_is_refused(loopback_hub, run_dir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NotAModelError, match="no config.json"):
+        push_run(tmp_path / "empty", REPO_ID, token=TEST_TOKEN)
+    (run_dir / "model.safetensors").unlink()
+    with pytest.raises(NotAModelError, match="missing model.safetensors"):
+        push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+    assert loopback_hub.repos == {}
+
+
+def test_a_failing_card_check_blocks_the_push(loopback_hub, run_dir):
+    with pytest.raises(CardCheckError, match="license 'my-own-terms' is not a Hub license id"):
+        push_run(run_dir, REPO_ID, token=TEST_TOKEN, license="my-own-terms")
+    # a person's kept text that links a picture the run folder lacks
+    readme = run_dir / "README.md"
+    readme.write_text(readme.read_text().replace(
+        "<!-- hfmodels:keep notes -->", "<!-- hfmodels:keep notes -->\n![samples](samples.png)\n"))
+    with pytest.raises(CardCheckError, match="links the image samples.png"):
+        push_run(run_dir, REPO_ID, token=TEST_TOKEN, license="mit")
+    assert loopback_hub.repos == {}
+
+
+def test_cli_push_and_evaluate_a_repo_id(loopback_hub, run_dir, tmp_path):
+    env = client_env(loopback_hub, tmp_path / "hf_home")
+    pushed = hfmodels_cli("push", str(run_dir), REPO_ID, "--commit-message", "first model", env=env)
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    assert json.loads(pushed.stdout)["commit"] == loopback_hub.commits(REPO_ID)[0].oid
+    assert loopback_hub.commits(REPO_ID)[0].title == "first model"
+
+    evaluated = hfmodels_cli("evaluate", REPO_ID, env=env)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    saved = json.loads((run_dir / "eval_results.json").read_text())
+    assert json.loads(evaluated.stdout)["metrics"]["accuracy"] == saved["metrics"]["accuracy"]
+
+    refused = hfmodels_cli("push", str(run_dir), REPO_ID, env={**env, "HF_TOKEN": "hf_wrong"})
+    assert refused.returncode == 1 and "did not accept the token" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_train_push_to_hub_publishes_the_run(loopback_hub, tmp_path, monkeypatch):
+    from hfmodels.cli import main
+
+    monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
+    argv = ["train", "--max-steps", "2", "--batch-size", "16", "--output-dir", str(tmp_path / "run"),
+            "--model-config", *TINY, "--push-to-hub", REPO_ID, "--hub-private"]
+    assert main(argv) == 0
+    assert loopback_hub.repos[("model", REPO_ID)].private
+    assert set(loopback_hub.files(REPO_ID)) == RUN_FILES | {".gitattributes"}
