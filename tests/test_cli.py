@@ -74,8 +74,10 @@ def test_short_run_with_max_steps_writes_a_loadable_run_folder(tmp_path):
     assert json.loads(result.stdout)["output_dir"] == str(output_dir)
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "eval_results.json",
                  "training_args.json", "training_log.json", "modeling_image_classifier.py",
-                 "configuration_image_classifier.py", "image_processing_image_classifier.py"):
+                 "configuration_image_classifier.py", "image_processing_image_classifier.py", "README.md",
+                 "learning_curves.png", "confusion_matrix.png"):
         assert (output_dir / name).is_file(), name
+    assert "confusion_matrix.png" in (output_dir / "README.md").read_text()
     config = json.loads((output_dir / "config.json").read_text())
     assert config["hidden_sizes"] == [8, 8] and config["id2label"]["3"] == "3"
     log = json.loads((output_dir / "training_log.json").read_text())

@@ -23,6 +23,7 @@ TINY = ["hidden_sizes=[8,8]", "depths=[1,1]"]
 RUN_FILES = {
     "config.json", "model.safetensors", "configuration_image_classifier.py", "modeling_image_classifier.py",
     "image_processing_image_classifier.py", "preprocessor_config.json", "README.md", "learning_curves.png",
+    "confusion_matrix.png",
     "eval_results.json", "training_args.json", "run_info.json", "training_log.json",
 }
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
+from matplotlib.figure import Figure
 from PIL import Image
+from sklearn.metrics import confusion_matrix
 
 from ..models.image_classifier import (
     ImageClassifierConfig,
@@ -18,6 +22,7 @@ from .base import Family
 
 # Images are resized to the smaller of their own side and this, unless `image_size` is set.
 MAX_DEFAULT_IMAGE_SIZE = 64
+CONFUSION_MATRIX = "confusion_matrix.png"
 
 
 class ImageClassifierFamily(Family):
@@ -61,6 +66,37 @@ class ImageClassifierFamily(Family):
 
     def metric_inputs(self, outputs, batch):
         return {"predictions": outputs.logits.argmax(-1), "references": batch["labels"]}
+
+    def write_artifacts(self, model, processor, data: DatasetDict, output_dir: Path) -> list[str]:
+        """The confusion matrix on the held-out split the results are reported on."""
+        split = data["test"] if "test" in data else data["validation"]
+        model.eval()
+        predictions = []
+        with torch.no_grad():
+            for start in range(0, len(split), 256):
+                images = split[start : start + 256]["image"]
+                pixel_values = processor(images, return_tensors="pt")["pixel_values"].to(model.device)
+                predictions += model(pixel_values).logits.argmax(-1).tolist()
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        matrix = confusion_matrix(split["label"], predictions, labels=list(range(len(names))))
+        save_confusion_matrix(matrix, names, output_dir / CONFUSION_MATRIX)
+        return [CONFUSION_MATRIX]
+
+
+def save_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path) -> None:
+    figure = Figure(figsize=(1.5 + 0.45 * len(names), 1.2 + 0.45 * len(names)))
+    axes = figure.add_subplot()
+    axes.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        color = "white" if count > matrix.max() / 2 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", fontsize=8, color=color)
+    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(f"Confusion matrix ({matrix.sum()} held-out images)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
 
 
 def random_shift(image: Image.Image, fraction: float = 1 / 8) -> Image.Image:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError
 from transformers import AutoConfig
 
 from ..data import load_source, with_validation_split
@@ -21,8 +23,14 @@ def load_trained(path: str | Path) -> tuple[Any, Any, Family]:
 
 
 def training_arguments_of(path: str | Path) -> dict[str, Any]:
-    file = Path(path) / "training_args.json"
-    return json.loads(file.read_text()) if file.is_file() else {}
+    """The arguments a model folder or Hub repo was trained with ({} when it does not record them)."""
+    if Path(path).exists():
+        file = Path(path) / "training_args.json"
+        return json.loads(file.read_text()) if file.is_file() else {}
+    try:
+        return json.loads(Path(hf_hub_download(str(path), "training_args.json")).read_text())
+    except EntryNotFoundError:
+        return {}
 
 
 def evaluate_saved(
