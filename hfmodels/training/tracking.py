@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,10 @@ try:
     from mlflow.pyfunc import PythonModel
 except ImportError:  # mlflow is optional
     PythonModel = object
+
+
+# mlflow asks for type hints on `predict` to validate inputs; ours takes paths or a DataFrame of them
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
 
 
 class PipelinePyfuncModel(PythonModel):
