@@ -208,3 +208,19 @@ def test_bad_tables_are_named(tmp_path):
     (tmp_path / "empty" / "test.csv").write_text("text,label\n")
     with pytest.raises(ValueError, match="Split .test. of --dataset .*test.csv is empty"):
         load_source(str(tmp_path / "empty"))
+
+
+def test_streaming_trains_from_a_stream_with_max_steps(tmp_path):
+    root = make_image_folder(tmp_path / "chest_xray")
+    result = run_cli("train", *TINY, "--dataset", str(root), "--streaming", "--streaming-validation-size", "6",
+                     "--max-steps", "8", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert results["dataset"]["sizes"] == {"train": "streamed", "validation": 6, "test": 12}
+    assert json.loads((tmp_path / "run" / "training_log.json").read_text())[-1]["step"] == 8
+    (tmp_path / "train.csv").write_text("text,label\nhello,a\n")
+    for argv, message in ((["--max-steps", "2", "--dataset", str(tmp_path / "train.csv")],
+                           "--streaming reads embedded data, image folders and Hub datasets"),
+                          ([], "--streaming needs --max-steps")):
+        refused = run_cli("train", "--streaming", *argv)
+        assert refused.returncode == 1 and message in refused.stderr

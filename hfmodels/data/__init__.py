@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasets.exceptions import DatasetGenerationError
-from datasets import ClassLabel, Dataset, DatasetDict, Image, load_dataset, load_from_disk
+from datasets import ClassLabel, Dataset, DatasetDict, Image, IterableDataset, IterableDatasetDict, load_dataset, load_from_disk
 
 from .digits import load_digits_dataset
 from .images import open_image
@@ -67,6 +67,39 @@ def load_source(name: str, options: DataOptions | None = None) -> DatasetDict:
         if len(rows) == 0:
             raise ValueError(f"Split {split!r} of --dataset {name} is empty")
     return data
+
+
+def load_streaming(
+    name: str, options: DataOptions, validation_size: int, sample_size: int
+) -> tuple[IterableDataset, DatasetDict]:
+    """For data too big for the disk cache: the train split as a stream, read while training, and the rest
+    in memory: `train` (its first `sample_size` rows, to fit the config, baselines and pictures), `validation`
+    (the source's, else the first `validation_size` rows of the stream, which training then skips) and `test`."""
+    path = Path(name)
+    if name in EMBEDDED_DATASETS:
+        streams = IterableDatasetDict({split: rows.to_iterable_dataset() for split, rows in EMBEDDED_DATASETS[name]().items()})
+    elif path.is_dir() and not table_files(path) and not (path / "dataset_dict.json").is_file():
+        streams = IterableDatasetDict(load_dataset("imagefolder", data_dir=str(path), streaming=True))
+    elif HUB_NAME.match(name) and not path.exists():
+        streams = load_hub_dataset(name, options, streaming=True)
+    else:  # tables need a pass over every label to name the classes
+        raise ValueError(f"--streaming reads embedded data, image folders and Hub datasets, not {name}; drop --streaming")
+    if "train" not in streams:
+        raise ValueError(f"--dataset {name} has no train split; it has: {', '.join(streams)}")
+    train = streams["train"]
+    held_out = {split: materialize(rows, split, name) for split, rows in streams.items() if split != "train"}
+    if "validation" not in held_out:
+        held_out["validation"] = materialize(train.take(validation_size), "validation", name)
+        train = train.skip(validation_size)
+    held_out["train"] = materialize(train.take(sample_size), "train", name)
+    return train, DatasetDict(held_out)
+
+
+def materialize(rows: IterableDataset, split: str, name: str) -> Dataset:
+    dataset = Dataset.from_list(list(rows), features=rows.features)
+    if len(dataset) == 0:
+        raise ValueError(f"Split {split!r} of --dataset {name} is empty")
+    return dataset
 
 
 def table_files(folder: Path) -> dict[str, Path]:
@@ -143,12 +176,12 @@ def encode_labels(data: DatasetDict) -> DatasetDict:
     return data.cast_column("label", ClassLabel(names=names))
 
 
-def load_hub_dataset(name: str, options: DataOptions) -> DatasetDict:
+def load_hub_dataset(name: str, options: DataOptions, streaming: bool = False) -> DatasetDict | IterableDatasetDict:
     offline = os.environ.get("HF_HUB_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE") or os.environ.get(
         "HF_DATASETS_OFFLINE", "0"
     ).upper() in ("1", "ON", "YES", "TRUE")
     try:
-        data = load_dataset(name, options.config, revision=options.revision)
+        data = load_dataset(name, options.config, revision=options.revision, streaming=streaming)
     except (ConnectionError, FileNotFoundError, OSError) as error:
         where = "the Hub is offline here (HF_HUB_OFFLINE=1)" if offline else "it could not be fetched"
         raise ValueError(
@@ -159,9 +192,9 @@ def load_hub_dataset(name: str, options: DataOptions) -> DatasetDict:
     return rename_columns(data, options)
 
 
-def rename_columns(data: DatasetDict, options: DataOptions) -> DatasetDict:
+def rename_columns(data: DatasetDict | IterableDatasetDict, options: DataOptions) -> DatasetDict | IterableDatasetDict:
     """The source's image / text / label columns under the names the families read."""
-    columns = next(iter(data.values())).column_names
+    columns = next(iter(data.values())).column_names or []
     renames = {options.image_column: "image", options.text_column: "text", options.label_column: "label"}
     return data.rename_columns({s: t for s, t in renames.items() if s in columns and s != t})
 
@@ -183,4 +216,4 @@ def split_sizes(data: DatasetDict) -> dict[str, int]:
     return {split: len(rows) for split, rows in data.items()}
 
 
-__all__ = ["DataOptions", "load_source", "with_validation_split", "split_sizes", "load_digits_dataset", "EMBEDDED_DATASETS"]
+__all__ = ["DataOptions", "load_source", "load_streaming", "with_validation_split", "split_sizes", "load_digits_dataset", "EMBEDDED_DATASETS"]

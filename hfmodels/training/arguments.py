@@ -19,6 +19,12 @@ class TrainingArguments:
     image_column: str = field(default="image", metadata={"help": "Column of csv/json/parquet/Hub data holding images (paths)."})
     text_column: str = field(default="text", metadata={"help": "Column holding texts."})
     label_column: str = field(default="label", metadata={"help": "Column holding labels."})
+    streaming: bool = field(
+        default=False, metadata={"help": "Read the train split as a stream (data too big for the disk cache); needs --max-steps."}
+    )
+    streaming_validation_size: int = field(
+        default=1000, metadata={"help": "With --streaming and no validation split: rows taken from the stream's start."}
+    )
     output_dir: str | None = field(
         default=None, metadata={"help": "Run folder; the model files are written at its top. Default runs/<model>-<dataset>."}
     )
@@ -57,6 +63,7 @@ class TrainingArguments:
         positive = {"batch_size": self.batch_size, "gradient_accumulation_steps": self.gradient_accumulation_steps,
                     "logging_steps": self.logging_steps}
         positive["keep_checkpoints"] = self.keep_checkpoints
+        positive["streaming_validation_size"] = self.streaming_validation_size
         for name in ("epochs", "max_steps", "eval_batch_size", "checkpoint_every"):
             if getattr(self, name) is not None:
                 positive[name] = getattr(self, name)
@@ -67,6 +74,8 @@ class TrainingArguments:
             raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.streaming and self.max_steps is None:
+            raise ValueError("--streaming needs --max-steps: a stream has no length to count epochs by")
         self.model_config_overrides()  # fail early on a malformed override
 
     def model_config_overrides(self) -> dict[str, Any]:

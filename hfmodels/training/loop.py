@@ -19,12 +19,12 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
-from datasets import Dataset
+from datasets import Dataset, IterableDataset
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..data import load_source, split_sizes, with_validation_split
+from ..data import load_source, load_streaming, split_sizes, with_validation_split
 from ..families import Family, get_family
 from ..metrics import load_metric
 from .arguments import TrainingArguments
@@ -32,6 +32,9 @@ from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_chec
 from .tracking import finish_tracking, start_tracking, tracker_names
 
 logger = logging.getLogger(__name__)
+
+STREAM_SAMPLE_SIZE = 1000  # rows of a streamed train split kept in memory to fit the config, baselines, pictures
+STREAM_SHUFFLE_BUFFER = 10_000
 
 
 def make_accelerator(args: TrainingArguments | None = None, output_dir: Path | None = None) -> Accelerator:
@@ -87,8 +90,14 @@ class SeededBatches(torch.utils.data.Dataset):
 
 
 def make_loader(
-    split: Dataset, family: Family, processor, train: bool, batch_size: int, num_workers: int = 0, seed: int = 0
+    split: Dataset | IterableDataset, family: Family, processor, train: bool, batch_size: int, num_workers: int = 0,
+    seed: int = 0,
 ) -> DataLoader:
+    if isinstance(split, IterableDataset):  # a stream: shuffled through a buffer, transformed as it is read
+        rows = split.shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER) if train else split
+        rows = rows.map(family.transform(processor, train=train), batched=True, batch_size=batch_size,
+                        remove_columns=list(split.features or []))
+        return DataLoader(rows, batch_size=batch_size, collate_fn=family.collate, num_workers=num_workers)
     return DataLoader(
         SeededBatches(split.with_transform(family.transform(processor, train=train)), seed),
         batch_size=batch_size,
@@ -135,9 +144,14 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
     accelerator = make_accelerator(args, output_dir)
     set_seed(args.seed)
 
-    data = with_validation_split(load_source(dataset_name, args.data_options()), seed=args.seed)
+    if args.streaming:
+        train_rows, data = load_streaming(dataset_name, args.data_options(), args.streaming_validation_size, STREAM_SAMPLE_SIZE)
+    else:
+        data = with_validation_split(load_source(dataset_name, args.data_options()), seed=args.seed)
+        train_rows = data["train"]
+    sizes = {**split_sizes(data), "train": "streamed"} if args.streaming else split_sizes(data)
     if accelerator.is_main_process:
-        logger.info("dataset %s: %s", dataset_name, split_sizes(data))
+        logger.info("dataset %s: %s", dataset_name, sizes)
     model = family.build_model(data["train"], args.model_config_overrides())
     processor = family.build_processor(model.config)
     if args.gradient_checkpointing:
@@ -145,15 +159,18 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
             raise ValueError(f"--gradient-checkpointing: the {family.name} model does not support it")
         model.gradient_checkpointing_enable()
     eval_batch_size = args.eval_batch_size or args.batch_size
-    train_loader = make_loader(data["train"], family, processor, True, args.batch_size, args.num_workers, args.seed)
+    train_loader = make_loader(train_rows, family, processor, True, args.batch_size, args.num_workers, args.seed)
     eval_loader = make_loader(data["validation"], family, processor, False, eval_batch_size, args.num_workers)
     learning_rate = args.learning_rate or family.default_learning_rate
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
 
-    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
-    max_steps = args.max_steps or steps_per_epoch * (args.epochs or family.default_epochs)
-    epochs = math.ceil(max_steps / steps_per_epoch)
+    if args.streaming:  # a pass over the stream ends when it does; max_steps is required
+        max_steps, epochs = args.max_steps, None
+    else:
+        steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+        max_steps = args.max_steps or steps_per_epoch * (args.epochs or family.default_epochs)
+        epochs = math.ceil(max_steps / steps_per_epoch)
     # the prepared scheduler steps once per process on each optimizer step
     scheduler = get_scheduler(
         args.lr_scheduler,
@@ -174,19 +191,20 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
     tracker_runs = start_tracking(accelerator, args, output_dir, family, accelerator.unwrap_model(model).config)
     if accelerator.is_main_process:
         logger.info(
-            "training %s (%s parameters) for %d steps (%d epochs) on %d process(es), device %s",
-            family.name, f"{accelerator.unwrap_model(model).num_parameters():,}", max_steps, epochs,
+            "training %s (%s parameters) for %d steps (%s epochs) on %d process(es), device %s",
+            family.name, f"{accelerator.unwrap_model(model).num_parameters():,}", max_steps, epochs or "streamed",
             accelerator.num_processes, accelerator.device,
         )
 
     samples_per_step = args.batch_size * args.gradient_accumulation_steps * accelerator.num_processes
     progress = StepProgress(max_steps, state.step, samples_per_step, accelerator.is_main_process, args.logging_steps)
     samples_seen = 0  # by this process, since this process started
-    while state.epoch < epochs and state.step < max_steps:
+    while state.step < max_steps and (epochs is None or state.epoch < epochs):
         model.train()
         batches = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
-        batches.set_epoch(state.epoch)  # the data order and augmentations of this epoch
-        batches.dataset.set_epoch(state.epoch)
+        batches.set_epoch(state.epoch)  # the data order and augmentations of this epoch (reshuffles a stream)
+        if isinstance(batches.dataset, SeededBatches):
+            batches.dataset.set_epoch(state.epoch)
         for batch in batches:
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
@@ -214,7 +232,7 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
         metrics = evaluate_model(model, eval_loader, family, accelerator)
         state.log_history.append({"epoch": state.epoch + 1, "step": state.step, **{f"eval_{k}": v for k, v in metrics.items()}})
         accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=state.step)
-        progress.write(f"epoch {state.epoch + 1}/{epochs}: " + format_metrics(metrics, prefix="eval_"))
+        progress.write(f"epoch {state.epoch + 1}/{epochs or '?'}: " + format_metrics(metrics, prefix="eval_"))
         # the best epoch: by the main metric, ties broken by the lower validation loss
         value = metrics[family.main_metric]
         score = [value if family.greater_is_better else -value, -metrics["loss"]]
@@ -234,7 +252,7 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
         "model": family.name,
         "dataset": {
             "name": dataset_name, "config": args.dataset_config, "revision": args.revision, "split": final_split,
-            "sizes": split_sizes(data),
+            "sizes": sizes,
         },
         "best_epoch": state.best_epoch,
         "metrics": evaluate_model(model, final_loader, family, accelerator),

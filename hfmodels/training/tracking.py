@@ -67,7 +67,11 @@ def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
         accelerator.get_tracker("mlflow")
     except ValueError:
         return
-    import mlflow
+    with warnings.catch_warnings():  # mlflow warns about its own classes' missing type hints on import
+        warnings.simplefilter("ignore", UserWarning)
+        import mlflow
+
+        from .mlflow_model import PipelinePyfuncModel
     from transformers.pipelines import SUPPORTED_TASKS
 
     for pattern in RUN_ARTIFACTS:
@@ -88,42 +92,3 @@ def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
             pip_requirements=["hfmodels"],
         )
     logger.info("logged the model to MLflow run %s", mlflow.active_run().info.run_id)
-
-
-try:
-    from mlflow.pyfunc import PythonModel
-except ImportError:  # mlflow is optional
-    PythonModel = object
-
-
-# mlflow asks for type hints on `predict` to validate inputs; ours takes paths or a DataFrame of them
-warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
-
-
-class PipelinePyfuncModel(PythonModel):
-    """An MLflow pyfunc wrapper around the family's transformers pipeline.
-
-    `predict` takes image file paths (a list, or a DataFrame whose first column holds them). A classifier
-    returns one row per input with the top label and its score; other families return the pipeline's outputs.
-    """
-
-    def load_context(self, context) -> None:
-        from transformers import AutoConfig, pipeline
-
-        from ..families import family_of_config
-
-        path = context.artifacts["model"]
-        family = family_of_config(AutoConfig.from_pretrained(path))
-        self.pipeline = pipeline(family.pipeline_tag, model=path, trust_remote_code=False)
-
-    def predict(self, context, model_input, params=None):
-        import pandas as pd
-
-        from ..data.images import open_image
-
-        paths = list(model_input.iloc[:, 0]) if isinstance(model_input, pd.DataFrame) else list(model_input)
-        images = [open_image(path) for path in paths]
-        if self.pipeline.task != "image-classification":
-            return self.pipeline(images)
-        results = self.pipeline(images, top_k=1)
-        return pd.DataFrame({"label": [r[0]["label"] for r in results], "score": [r[0]["score"] for r in results]})
