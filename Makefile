@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo test test-slow clean
+.PHONY: install demo test clean
 
 install: $(VENV)/.installed
 
@@ -21,9 +21,6 @@ demo: install
 
 test: install
 	$(PYTHON) -m pytest
-
-test-slow: install
-	$(PYTHON) -m pytest -m slow
 
 clean:
 	rm -rf runs .pytest_cache

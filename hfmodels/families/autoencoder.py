@@ -17,10 +17,8 @@ from sklearn.decomposition import PCA
 
 from ..metrics import load_metric
 from ..models.autoencoder import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel
-from .base import Family
+from .base import Family, image_shape_of
 
-# Images are resized to the smaller of their own side and this, unless `image_size` is set.
-MAX_DEFAULT_IMAGE_SIZE = 64
 PICTURE_SEED = 0
 MAX_PICTURED_IMAGES = 2000  # the held-out images encoded for the pictures (the latent map's points)
 
@@ -39,12 +37,7 @@ class AutoencoderFamily(Family):
     default_learning_rate = 3e-3
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> AutoencoderConfig:
-        first = train_split[0]["image"]
-        fitted = {
-            "num_channels": 1 if first.mode in ("1", "L", "I", "I;16", "F") else 3,
-            "image_size": min(max(first.size), MAX_DEFAULT_IMAGE_SIZE),
-        }
-        return self.config_class(**{**fitted, **overrides})
+        return self.config_class(**{**image_shape_of(train_split), **overrides})
 
     def build_processor(self, config: AutoencoderConfig) -> AutoencoderImageProcessor:
         return self.processor_class(

@@ -16,6 +16,20 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
 
+# Images are resized to the smaller of their own side and this, unless the config's `image_size` is set.
+MAX_DEFAULT_IMAGE_SIZE = 64
+GRAYSCALE_MODES = ("1", "L", "I", "I;16", "F")
+
+
+def image_shape_of(train_split: Dataset) -> dict[str, int]:
+    """`num_channels` and `image_size` for a config, fitted to the first training image."""
+    first = train_split[0]["image"]
+    return {
+        "num_channels": 1 if first.mode in GRAYSCALE_MODES else 3,
+        "image_size": min(max(first.size), MAX_DEFAULT_IMAGE_SIZE),
+    }
+
+
 class Family:
     name: ClassVar[str]  # the `--model` value, e.g. "image-classifier"
     config_class: ClassVar[type[PreTrainedConfig]]

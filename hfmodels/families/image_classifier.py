@@ -18,10 +18,8 @@ from ..models.image_classifier import (
     ImageClassifierForImageClassification,
     ImageClassifierImageProcessor,
 )
-from .base import Family
+from .base import Family, image_shape_of
 
-# Images are resized to the smaller of their own side and this, unless `image_size` is set.
-MAX_DEFAULT_IMAGE_SIZE = 64
 CONFUSION_MATRIX = "confusion_matrix.png"
 
 
@@ -39,10 +37,8 @@ class ImageClassifierFamily(Family):
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> ImageClassifierConfig:
         names = train_split.features["label"].names
-        first = train_split[0]["image"]
         fitted = {
-            "num_channels": 1 if first.mode in ("1", "L", "I", "I;16", "F") else 3,
-            "image_size": min(max(first.size), MAX_DEFAULT_IMAGE_SIZE),
+            **image_shape_of(train_split),
             "id2label": dict(enumerate(names)),
             "label2id": {name: index for index, name in enumerate(names)},
         }
