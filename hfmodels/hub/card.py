@@ -18,7 +18,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data import EMBEDDED_DATASETS
 from .plots import LEARNING_CURVES, plot_learning_curves
-from .run_folder import RunFolder, read_run
+from ..training.run_folder import RunFolder, read_run
 
 MODEL_CARDS_DIR = Path(__file__).resolve().parents[2] / "model_cards"
 KEEP_SECTION = re.compile(r"<!-- hfmodels:keep (?P<name>[\w.-]+) -->(?P<text>.*?)<!-- /hfmodels:keep -->", re.DOTALL)

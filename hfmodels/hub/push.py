@@ -10,7 +10,7 @@ import httpx2
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, get_token
 
 from .card import ensure_card_ok, write_card
-from .run_folder import read_run
+from ..training.run_folder import read_run
 
 logger = logging.getLogger(__name__)
 

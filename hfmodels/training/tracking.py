@@ -12,13 +12,11 @@ from typing import Any
 
 from accelerate import Accelerator
 
+from .run_folder import read_run
+
 logger = logging.getLogger(__name__)
 
 TRACKERS = ("mlflow", "tensorboard", "trackio", "wandb")
-# the files of a model folder, without run outputs or tracking stores
-MODEL_FILE_PATTERNS = ("config.json", "*.safetensors", "*.safetensors.index.json", "*.py", "preprocessor_config.json",
-                       "processor_config.json", "tokenizer*", "special_tokens_map.json", "generation_config.json")
-RUN_ARTIFACTS = ("README.md", "eval_results.json", "training_args.json", "run_info.json", "training_log.json", "*.png")
 
 
 def tracker_names(report_to: str) -> list[str] | None:
@@ -74,17 +72,16 @@ def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
         from .mlflow_model import PipelinePyfuncModel
     from transformers.pipelines import SUPPORTED_TASKS
 
-    for pattern in RUN_ARTIFACTS:
-        for file in sorted(output_dir.glob(pattern)):
-            mlflow.log_artifact(str(file))
+    run = read_run(output_dir)
+    for name in run.record_files():
+        mlflow.log_artifact(str(output_dir / name))
     if family.pipeline_tag not in SUPPORTED_TASKS:  # e.g. sampling models: no pipeline to serve
         return
     with tempfile.TemporaryDirectory() as folder:
         model_dir = Path(folder) / "model"
         model_dir.mkdir()
-        for pattern in MODEL_FILE_PATTERNS:
-            for file in output_dir.glob(pattern):
-                shutil.copy2(file, model_dir / file.name)
+        for name in run.model_files():
+            shutil.copy2(output_dir / name, model_dir / name)
         mlflow.pyfunc.log_model(
             name="model",
             python_model=PipelinePyfuncModel(),

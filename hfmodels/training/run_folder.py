@@ -1,4 +1,5 @@
-"""A run folder as the Hub sees it: which files make the model, and the records the card is written from."""
+"""A run folder as `train` writes it: which files make the model, and the records of the run (read by the
+trackers, the model card and the Hub push)."""
 
 from __future__ import annotations
 
@@ -61,11 +62,19 @@ class RunFolder:
             files.update(Path(f).name for f in get_relative_import_files(str(self.path / module)))
         return sorted(files)
 
+    def model_files(self) -> list[str]:
+        """What `from_pretrained` needs: config, weights, code and processor files, relative to the run folder."""
+        processor = [name for name in PROCESSOR_FILES if (self.path / name).is_file()]
+        return ["config.json", *self.weight_files(), *self.code_files(), *processor]
+
+    def record_files(self) -> list[str]:
+        """The run's records, its card and its pictures, as far as they exist."""
+        present = [name for name in (*RECORD_FILES, "README.md") if (self.path / name).is_file()]
+        return [*present, *sorted(p.name for p in self.path.glob("*.png"))]
+
     def publishable_files(self) -> list[str]:
         """Everything that goes to the Hub, relative to the run folder; the card and plots must exist by now."""
-        present = [name for name in (*PROCESSOR_FILES, *RECORD_FILES, "README.md") if (self.path / name).is_file()]
-        plots = sorted(p.name for p in self.path.glob("*.png"))
-        return ["config.json", *self.weight_files(), *self.code_files(), *present, *plots]
+        return [*self.model_files(), *self.record_files()]
 
 
 def read_json(path: Path, default: Any) -> Any:
