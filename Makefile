@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -19,8 +19,14 @@ demo: install
 	$(VENV)/bin/hfmodels train
 	$(VENV)/bin/hfmodels evaluate runs/image-classifier-digits
 
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser offline).
 test: install
+	command -v chromium >/dev/null || apt-get install -y chromium
 	$(PYTHON) -m pytest
+
+# Benchmarks as ratios against references run in the same process; writes docs/benchmarks.md and .json.
+bench: install
+	$(PYTHON) scripts/benchmark.py --quick
 
 clean:
 	rm -rf runs .pytest_cache

@@ -51,10 +51,14 @@ def command_evaluate(argv: list[str]) -> int:
 
 
 def command_predict(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hfmodels predict", description="Top classes for each input; prints JSON.")
+    parser = argparse.ArgumentParser(
+        prog="hfmodels predict", description="The model's pipeline on each input (top classes, masks, continuations); prints JSON."
+    )
     parser.add_argument("model", help="Model folder or Hub repo id.")
-    parser.add_argument("inputs", nargs="+", help="Image files.")
-    parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("inputs", nargs="+", help="Image files; for text families, the texts themselves.")
+    parser.add_argument("--top-k", type=int, default=3, help="Classifiers: how many classes to list.")
+    parser.add_argument("--max-new-tokens", type=int, default=50, help="Text generation: tokens to add (greedy).")
+    parser.add_argument("--mask-dir", help="Segmentation: also write each input's mask of class ids here as a PNG.")
     args = parser.parse_args(argv)
     from transformers import AutoConfig, pipeline
     from transformers.pipelines import SUPPORTED_TASKS
@@ -66,9 +70,17 @@ def command_predict(argv: list[str]) -> int:
     if family.pipeline_tag not in SUPPORTED_TASKS:
         raise ValueError(f"a {family.name} model has no prediction pipeline ({family.pipeline_tag}); use it from Python")
     predictor = pipeline(family.pipeline_tag, model=args.model, trust_remote_code=False)  # our registered classes
-    images = [open_image(path) for path in args.inputs]
-    options = {"top_k": args.top_k} if family.pipeline_tag == "image-classification" else {}
-    results = predictor(images, **options)
+    inputs = args.inputs if "image" not in family.columns else [open_image(path) for path in args.inputs]
+    options = {
+        "image-classification": {"top_k": args.top_k},
+        "text-classification": {"top_k": args.top_k, "truncation": True},
+        "text-generation": {"max_new_tokens": args.max_new_tokens, "do_sample": False},
+    }.get(family.pipeline_tag, {})
+    results = predictor(inputs, **options)
+    if family.pipeline_tag == "image-segmentation":  # masks are pictures: print the share of each class
+        from .families.segmentation import summarize_segmentations
+
+        results = summarize_segmentations(results, args.inputs, args.mask_dir, predictor.model.config.label2id)
     print(json.dumps([{"input": path, "predictions": result} for path, result in zip(args.inputs, results)], indent=2))
     return 0
 
@@ -97,6 +109,35 @@ def command_push(argv: list[str]) -> int:
     return 0
 
 
+def command_train_tokenizer(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hfmodels train-tokenizer",
+        description="Train a byte-level BPE tokenizer on a data source's train split; prints JSON. Pass the folder "
+        "to `hfmodels train --tokenizer` (AutoTokenizer loads it too, without hfmodels).",
+    )
+    parser.add_argument("--dataset", default="stdlib", help="Data source with a text column (default: stdlib).")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--vocab-size", type=int, default=4096)
+    parser.add_argument("--output-dir", required=True, help="Folder to write tokenizer.json and its config to.")
+    args = parser.parse_args(argv)
+    from .data import DataOptions, load_source, require_columns
+    from .data.tokenizer import train_tokenizer
+
+    options = DataOptions(text_column=args.text_column)
+    data = load_source(args.dataset, options)
+    require_columns(data, ("text",), args.dataset, options)
+    tokenizer = train_tokenizer(data["train"]["text"], args.vocab_size)
+    tokenizer.save_pretrained(args.output_dir)
+    print(json.dumps({"output_dir": args.output_dir, "vocab_size": len(tokenizer), "texts": len(data["train"])}, indent=2))
+    return 0
+
+
+def command_bench(argv: list[str]) -> int:
+    from .benchmarks import main as run_benchmarks
+
+    return run_benchmarks(argv)
+
+
 def command_card(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="hfmodels card", description="Render (or re-render) a run's model card README.md, or check it."
@@ -114,9 +155,67 @@ def command_card(argv: list[str]) -> int:
     return 0
 
 
+def command_app(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hfmodels app", description="Serve a model in a Gradio web app on 127.0.0.1 (the view fits its family)."
+    )
+    parser.add_argument("model", help="Model folder or Hub repo id.")
+    parser.add_argument("--port", type=int, help="Port (default: GRADIO_SERVER_PORT, else the first free from 7860).")
+    parser.add_argument("--share", action="store_true", help="Also open a public gradio.live link (off by default).")
+    parser.add_argument("--concurrency", type=int, default=2, help="Predictions run at once; others wait in the queue.")
+    parser.add_argument("--no-examples", action="store_true", help="Do not load example images from the training data.")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        raise ValueError(f"--concurrency must be >= 1, got {args.concurrency}")
+    from .app.server import serve
+
+    serve(args.model, port=args.port, share=args.share, concurrency=args.concurrency, examples=not args.no_examples)
+    return 0
+
+
+def command_space(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hfmodels space", description="Export a model as a Gradio Space folder.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="Write app.py, requirements.txt, README.md and the model files.")
+    export.add_argument("model", help="Model folder or Hub repo id.")
+    export.add_argument("out_dir", help="New folder to write the Space into.")
+    export.add_argument("--model-repo", help="Hub repo id of the model, linked from the Space (default: MODEL if an id).")
+    export.add_argument("--push", metavar="USER/SPACE", help="Then create this Space and upload the folder in one commit.")
+    export.add_argument("--private", action="store_true", help="Create the Space as private.")
+    export.add_argument("--token", help="Hub token (default: HF_TOKEN, then `hf auth login`).")
+    args = parser.parse_args(argv)
+    from .app.space import export_space, push_space
+
+    result = {"space_dir": str(export_space(args.model, args.out_dir, args.model_repo))}
+    if args.push:
+        result["commit_url"] = push_space(args.out_dir, args.push, private=args.private, token=args.token).commit_url
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def command_data(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hfmodels data", description="Generate data sets.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "make-pneumonia-demo", help="A small SYNTHETIC stand-in for the chest X-ray pneumonia data, same folder layout."
+    )
+    demo.add_argument("out_dir", help="New folder to write train/ val/ test/ with NORMAL/ and PNEUMONIA/ into.")
+    demo.add_argument("--normal", type=int, default=40, help="NORMAL training images (PNEUMONIA: three times as many).")
+    demo.add_argument("--image-size", type=int, default=64)
+    demo.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from .data.pneumonia_demo import make_pneumonia_demo
+
+    counts = make_pneumonia_demo(args.out_dir, normal=args.normal, image_size=args.image_size, seed=args.seed)
+    print(json.dumps({"out_dir": args.out_dir, "images": counts}, indent=2))
+    return 0
+
+
 COMMANDS = {
     "train": command_train, "evaluate": command_evaluate, "predict": command_predict, "push": command_push,
-    "card": command_card,
+    "card": command_card, "train-tokenizer": command_train_tokenizer,
+    "bench": command_bench, "app": command_app, "space": command_space,
+    "data": command_data,
 }
 
 

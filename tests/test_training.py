@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from safetensors.torch import load_file
 
-from hfmodels.data import DataOptions, load_source
+from hfmodels.data import DataOptions, load_source, require_columns
 
 from .conftest import REPO, run_cli
 
@@ -201,8 +201,11 @@ def test_bad_image_folders_are_named(tmp_path, make, message):
 
 def test_bad_tables_are_named(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\nhello,a\n")
-    with pytest.raises(ValueError, match=r"--label-column 'target' is not a column of .*train.csv"):
+    with pytest.raises(ValueError, match=r"--label-column 'target' is not a column of the data; its columns are \['text', 'label'\]"):
         load_source(str(tmp_path / "train.csv"), DataOptions(label_column="target"))
+    (tmp_path / "texts.csv").write_text("text\nhello\n")
+    with pytest.raises(ValueError, match=r"--label-column 'label' is not a column of split 'train' of --dataset .*texts.csv"):
+        require_columns(load_source(str(tmp_path / "texts.csv")), ("text", "label"), str(tmp_path / "texts.csv"), DataOptions())
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "train.csv").write_text("text,label\nhello,a\n")
     (tmp_path / "empty" / "test.csv").write_text("text,label\n")

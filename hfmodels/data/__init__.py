@@ -1,8 +1,9 @@
 """Data sources for every family, as `datasets.DatasetDict`s with the columns the families read:
 `image` (a datasets `Image`), `text` and `label` (a `ClassLabel`), whatever the source called them.
 
-`--dataset` is one of: an embedded dataset (`digits`); an image folder `<root>/<split>/<class>/<file>`
-(the layout of the chest X-ray pneumonia data); a csv / json / parquet file, or a folder of
+`--dataset` is one of: an embedded dataset (`digits`, `shapes`); an image folder `<root>/<split>/<class>/<file>`
+(the layout of the chest X-ray pneumonia data); a mask folder `<root>[/<split>]/images|masks/<file>` (segmentation:
+an `image` and a `mask` column, see `segmentation.py`); a csv / json / parquet file, or a folder of
 `train.*` / `validation.*` / `test.*` such files; or a Hub dataset name (`org/name`).
 """
 
@@ -18,13 +19,19 @@ from datasets.exceptions import DatasetGenerationError
 from datasets import ClassLabel, Dataset, DatasetDict, Image, IterableDataset, IterableDatasetDict, load_dataset, load_from_disk
 
 from .digits import load_digits_dataset
-from .images import open_image
+from .digits_arithmetic import load_digits_arithmetic_dataset
+from .images import IMAGE_SUFFIXES, open_image
+from .segmentation import is_mask_folder, load_mask_folder
+from .shapes import load_shapes_dataset
+from .stdlib import load_stdlib_corpus, load_stdlib_functions
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED_DATASETS = {"digits": load_digits_dataset}
+EMBEDDED_DATASETS = {
+    "digits": load_digits_dataset, "shapes": load_shapes_dataset, "stdlib": load_stdlib_corpus,
+    "stdlib-functions": load_stdlib_functions, "digits-arithmetic": load_digits_arithmetic_dataset,
+}
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 HUB_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 VALIDATION_FRACTION = 0.1
 
@@ -50,6 +57,8 @@ def load_source(name: str, options: DataOptions | None = None) -> DatasetDict:
         data = rename_columns(load_from_disk(str(path)), options)
     elif path.is_dir() and table_files(path):
         data = load_tables(table_files(path), options)
+    elif path.is_dir() and is_mask_folder(path):
+        data = load_mask_folder(path)
     elif path.is_dir():
         data = load_image_folder(path)
     elif path.is_file():
@@ -131,17 +140,14 @@ def load_tables(files: dict[str, Path], options: DataOptions) -> DatasetDict:
     (table_format,) = formats
     data = DatasetDict({split: read_table(table_format, split, file) for split, file in files.items()})
     columns = data["train"].column_names
-    if options.label_column not in columns:
-        raise ValueError(
-            f"--label-column {options.label_column!r} is not a column of {files['train']}; its columns are {columns}"
-        )
     if options.image_column not in columns and options.text_column not in columns:
         raise ValueError(
             f"Neither --image-column {options.image_column!r} nor --text-column {options.text_column!r} is a column "
             f"of {files['train']}; its columns are {columns}"
         )
     data = rename_columns(data, options)
-    data = encode_labels(data)
+    if "label" in data["train"].column_names:
+        data = encode_labels(data)
     if "image" in data["train"].column_names:
         data = DatasetDict({
             split: rows.map(lambda row: {"image": resolve_image_path(row["image"], files[split].parent)})
@@ -196,7 +202,23 @@ def rename_columns(data: DatasetDict | IterableDatasetDict, options: DataOptions
     """The source's image / text / label columns under the names the families read."""
     columns = next(iter(data.values())).column_names or []
     renames = {options.image_column: "image", options.text_column: "text", options.label_column: "label"}
+    for source, target in renames.items():
+        if columns and source != target and source not in columns:  # a column named on purpose must exist
+            raise ValueError(f"--{target}-column {source!r} is not a column of the data; its columns are {columns}")
     return data.rename_columns({s: t for s, t in renames.items() if s in columns and s != t})
+
+
+def require_columns(data: DatasetDict | IterableDatasetDict, columns: tuple[str, ...], name: str, options: DataOptions) -> None:
+    """Fails, naming the option to set, when the data lacks a column a family reads (`image`, `text`, `label`...)."""
+    for split, rows in data.items():
+        present = rows.column_names or list(rows.features or [])
+        for column in columns:
+            if column not in present:
+                source_name = getattr(options, f"{column}_column", column)
+                raise ValueError(
+                    f"--{column}-column {source_name!r} is not a column of split {split!r} of --dataset {name}; its "
+                    f"columns are {present}"
+                )
 
 
 def with_validation_split(data: DatasetDict, seed: int, fraction: float = VALIDATION_FRACTION) -> DatasetDict:
@@ -216,4 +238,4 @@ def split_sizes(data: DatasetDict) -> dict[str, int]:
     return {split: len(rows) for split, rows in data.items()}
 
 
-__all__ = ["DataOptions", "load_source", "load_streaming", "with_validation_split", "split_sizes", "load_digits_dataset", "EMBEDDED_DATASETS"]
+__all__ = ["DataOptions", "load_source", "require_columns", "load_streaming", "with_validation_split", "split_sizes", "load_digits_dataset", "EMBEDDED_DATASETS"]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
 
 def open_image(path: str | Path) -> Image.Image:
     """Opens and fully decodes an image file; a missing or corrupt file is a ValueError naming it."""

@@ -2,11 +2,17 @@
 
 from .autoencoder import AutoencoderFamily
 from .base import Family
+from .fusion import FusionFamily
 from .image_classifier import ImageClassifierFamily
+from .segmentation import SegmentationFamily
+from .text import GPTFamily, TextClassifierFamily
 from .vae import VAEFamily
 
 FAMILIES: dict[str, Family] = {
-    family.name: family for family in (ImageClassifierFamily(), AutoencoderFamily(), VAEFamily())
+    family.name: family for family in (
+        ImageClassifierFamily(), AutoencoderFamily(), VAEFamily(), SegmentationFamily(), GPTFamily(),
+        TextClassifierFamily(), FusionFamily(),
+    )
 }
 
 
@@ -17,10 +23,17 @@ def get_family(name: str) -> Family:
 
 
 def family_of_config(config) -> Family:
-    """The family a saved model belongs to, from its config's `model_type`."""
-    for family in FAMILIES.values():
-        if family.config_class.model_type == config.model_type:
+    """The family a saved model belongs to, from its config's `model_type` and, where families share a config
+    (the text families), from the model class named in its `architectures`."""
+    candidates = [family for family in FAMILIES.values() if family.config_class.model_type == config.model_type]
+    for family in candidates:
+        if len(candidates) == 1 or family.model_class.__name__ in (config.architectures or []):
             return family
+    if candidates:
+        raise ValueError(
+            f"config.architectures={config.architectures!r} names none of "
+            + ", ".join(family.model_class.__name__ for family in candidates)
+        )
     raise ValueError(
         f"config.model_type={config.model_type!r} is not an hfmodels family; known: "
         + ", ".join(sorted(f.config_class.model_type for f in FAMILIES.values()))

@@ -17,7 +17,7 @@ from sklearn.decomposition import PCA
 
 from ..metrics import load_metric
 from ..models.autoencoder import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel
-from .base import Family, image_shape_of
+from .base import Family, held_out_split, image_shape_of
 
 PICTURE_SEED = 0
 MAX_PICTURED_IMAGES = 2000  # the held-out images encoded for the pictures (the latent map's points)
@@ -29,6 +29,7 @@ class AutoencoderFamily(Family):
     model_class = AutoencoderModel
     processor_class = AutoencoderImageProcessor
     pipeline_tag = "image-feature-extraction"
+    columns = ("image",)
     default_dataset = "digits"
     metric_names = ("mse", "psnr", "ssim")
     main_metric = "mse"
@@ -55,11 +56,11 @@ class AutoencoderFamily(Family):
         return {"predictions": outputs.reconstruction, "references": batch["labels"]}
 
     def baselines(
-        self, data: DatasetDict, split: str, config: AutoencoderConfig | None = None
+        self, data: DatasetDict, split: str, config: AutoencoderConfig | None = None, processor=None
     ) -> dict[str, dict[str, float]]:
         """PCA with as many components as the model has latents, fitted on train: the linear autoencoder."""
         config = config or self.build_config(data["train"], {})
-        processor = self.build_processor(config)
+        processor = processor or self.build_processor(config)
         train, evaluated = (pixels_of(data[name], processor) for name in ("train", split))
         pca = PCA(n_components=config.latent_dim, random_state=0).fit(train.reshape(len(train), -1))
         reconstruction = pca.inverse_transform(pca.transform(evaluated.reshape(len(evaluated), -1)))
@@ -70,7 +71,7 @@ class AutoencoderFamily(Family):
         return {f"pca-{config.latent_dim}": scores}
 
     def write_artifacts(self, model: AutoencoderModel, processor, data: DatasetDict, output_dir: Path) -> list[str]:
-        split = data["test"] if "test" in data else data["validation"]
+        split = data[held_out_split(data)]
         split = split.select(range(min(len(split), MAX_PICTURED_IMAGES)))
         model.eval()
         pixel_values = torch.from_numpy(pixels_of(split, processor)).to(model.device)

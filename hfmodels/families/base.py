@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
-from datasets import Dataset, DatasetDict
+from datasets import ClassLabel, Dataset, DatasetDict, IterableDataset
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
@@ -30,12 +31,18 @@ def image_shape_of(train_split: Dataset) -> dict[str, int]:
     }
 
 
+def held_out_split(data: DatasetDict) -> str:
+    """The split results are reported on: test when the source has one, else validation."""
+    return "test" if "test" in data else "validation"
+
+
 class Family:
     name: ClassVar[str]  # the `--model` value, e.g. "image-classifier"
     config_class: ClassVar[type[PreTrainedConfig]]
     model_class: ClassVar[type[PreTrainedModel]]  # the model that is trained and saved
     processor_class: ClassVar[type]
     pipeline_tag: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]  # the data columns its rows need, e.g. ("image", "label")
     default_dataset: ClassVar[str]
     metric_names: ClassVar[tuple[str, ...]]
     main_metric: ClassVar[str]  # the metric that picks the best epoch
@@ -49,6 +56,20 @@ class Family:
 
     def build_processor(self, config: PreTrainedConfig):
         raise NotImplementedError
+
+    def build(
+        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None
+    ) -> tuple[PreTrainedModel, Any]:
+        """The model to train and its processor. `tokenizer` (a folder or Hub id) is for text families, whose
+        processor comes first because it fixes the vocabulary of the config."""
+        if tokenizer is not None:
+            raise ValueError(f"--tokenizer is for text families; the {self.name} model reads images")
+        model = self.build_model(train_split, overrides)
+        return model, self.build_processor(model.config)
+
+    def prepare(self, split: Dataset | IterableDataset, processor) -> Dataset | IterableDataset:
+        """A split as the loaders read it, before `transform` (a language model packs texts into blocks here)."""
+        return split
 
     def transform(self, processor, train: bool) -> Callable[[dict[str, list]], dict[str, Any]]:
         """A batched `datasets.Dataset.with_transform` function: raw rows -> model inputs.
@@ -64,15 +85,35 @@ class Family:
         """What the metrics compare, as tensors with the batch first (gathered across processes)."""
         raise NotImplementedError
 
+    def metrics_for(self, config: PreTrainedConfig) -> tuple[str, ...]:
+        """The metrics a model of this config is scored with (e.g. more for a binary classifier)."""
+        return self.metric_names
+
+    def balanced_class_weights(self, train_split: Dataset) -> list[float]:
+        """`--class-weights auto`: each class weighted by total / (classes * its count) in the train split, so
+        every class adds the same total weight to the loss."""
+        if not hasattr(self.config_class, "class_weights") or not isinstance(
+            train_split.features.get("label"), ClassLabel
+        ):
+            raise ValueError(f"--class-weights auto is for classifiers with class-weighted losses; the {self.name} "
+                             "model has none (segmentation: set --model-config class_weights=[...])")
+        num_classes = train_split.features["label"].num_classes
+        counts = np.bincount(train_split["label"], minlength=num_classes)
+        if (counts == 0).any():
+            missing = [train_split.features["label"].int2str(int(i)) for i in np.flatnonzero(counts == 0)]
+            raise ValueError(f"--class-weights auto: the train split has no example of class(es) {missing}")
+        return [round(float(w), 6) for w in counts.sum() / (num_classes * counts)]
+
     def metric_kwargs(self, metric_name: str, config: PreTrainedConfig) -> dict[str, Any]:
         """Extra arguments for one metric's `compute` (e.g. the number of classes)."""
         return {}
 
     def baselines(
-        self, data: DatasetDict, split: str, config: PreTrainedConfig | None = None
+        self, data: DatasetDict, split: str, config: PreTrainedConfig | None = None, processor=None
     ) -> dict[str, dict[str, float]]:
         """Reference scores on `data[split]` from simple models (e.g. scikit-learn), keyed by baseline name.
-        `config` is the trained model's, for baselines sized like the model (None: the family's defaults)."""
+        `config` and `processor` are the trained model's, for baselines sized like the model and seeing the
+        same inputs (None: the family's defaults)."""
         return {}
 
     def write_artifacts(self, model: PreTrainedModel, processor, data: DatasetDict, output_dir: Path) -> list[str]:

@@ -18,7 +18,7 @@ from ..models.image_classifier import (
     ImageClassifierForImageClassification,
     ImageClassifierImageProcessor,
 )
-from .base import Family, image_shape_of
+from .base import Family, held_out_split, image_shape_of
 
 CONFUSION_MATRIX = "confusion_matrix.png"
 
@@ -29,6 +29,7 @@ class ImageClassifierFamily(Family):
     model_class = ImageClassifierForImageClassification
     processor_class = ImageClassifierImageProcessor
     pipeline_tag = "image-classification"
+    columns = ("image", "label")
     default_dataset = "digits"
     metric_names = ("accuracy",)
     main_metric = "accuracy"
@@ -45,12 +46,7 @@ class ImageClassifierFamily(Family):
         return ImageClassifierConfig(**{**fitted, **overrides})
 
     def build_processor(self, config: ImageClassifierConfig) -> ImageClassifierImageProcessor:
-        return ImageClassifierImageProcessor(
-            num_channels=config.num_channels,
-            size={"height": config.image_size, "width": config.image_size},
-            image_mean=[0.5] * config.num_channels,
-            image_std=[0.5] * config.num_channels,
-        )
+        return centered_image_processor(self.processor_class, config)
 
     def transform(self, processor: ImageClassifierImageProcessor, train: bool):
         def to_inputs(batch: dict[str, list]) -> dict[str, Any]:
@@ -60,23 +56,51 @@ class ImageClassifierFamily(Family):
 
         return to_inputs
 
+    def metrics_for(self, config: ImageClassifierConfig) -> tuple[str, ...]:
+        binary = ("f1", "sensitivity_specificity", "roc_auc") if config.num_labels == 2 else ()
+        return self.metric_names + binary
+
     def metric_inputs(self, outputs, batch):
-        return {"predictions": outputs.logits.argmax(-1), "references": batch["labels"]}
+        inputs = {"predictions": outputs.logits.argmax(-1), "references": batch["labels"]}
+        if outputs.logits.shape[-1] == 2:  # binary: class 1's probability (its ROC AUC equals class 0's)
+            inputs["prediction_scores"] = outputs.logits.softmax(-1)[:, 1]
+        return inputs
+
+    def metric_kwargs(self, metric_name: str, config: ImageClassifierConfig) -> dict[str, Any]:
+        if config.num_labels != 2 or metric_name not in ("f1", "sensitivity_specificity"):
+            return {}
+        positive = positive_class(config)
+        return {"average": "binary", "pos_label": positive} if metric_name == "f1" else {"pos_label": positive}
 
     def write_artifacts(self, model, processor, data: DatasetDict, output_dir: Path) -> list[str]:
-        """The confusion matrix on the held-out split the results are reported on."""
-        split = data["test"] if "test" in data else data["validation"]
-        model.eval()
-        predictions = []
-        with torch.no_grad():
-            for start in range(0, len(split), 256):
-                images = split[start : start + 256]["image"]
-                pixel_values = processor(images, return_tensors="pt")["pixel_values"].to(model.device)
-                predictions += model(pixel_values).logits.argmax(-1).tolist()
-        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        matrix = confusion_matrix(split["label"], predictions, labels=list(range(len(names))))
-        save_confusion_matrix(matrix, names, output_dir / CONFUSION_MATRIX)
-        return [CONFUSION_MATRIX]
+        return write_confusion_matrix(self, model, processor, data, output_dir)
+
+
+def centered_image_processor(processor_class: type, config):
+    """The image processor of a config's channels and size, mapping pixels to [-1, 1]."""
+    return processor_class(
+        num_channels=config.num_channels,
+        size={"height": config.image_size, "width": config.image_size},
+        image_mean=[0.5] * config.num_channels,
+        image_std=[0.5] * config.num_channels,
+    )
+
+
+def write_confusion_matrix(family: Family, model, processor, data: DatasetDict, output_dir: Path) -> list[str]:
+    """A classifier's confusion matrix on the held-out split the results are reported on."""
+    split = data[held_out_split(data)]
+    to_inputs = family.transform(processor, train=False)
+    model.eval()
+    predictions = []
+    with torch.no_grad():
+        for start in range(0, len(split), 256):
+            inputs = {k: v.to(model.device) for k, v in to_inputs(split[start : start + 256]).items() if k != "labels"}
+            predictions += model(**inputs).logits.argmax(-1).tolist()
+    config = model.config
+    names = [config.id2label[i] for i in range(config.num_labels)]
+    matrix = confusion_matrix(split["label"], predictions, labels=list(range(len(names))))
+    save_confusion_matrix(matrix, names, output_dir / CONFUSION_MATRIX)
+    return [CONFUSION_MATRIX]
 
 
 def save_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path) -> None:
@@ -100,3 +124,11 @@ def random_shift(image: Image.Image, fraction: float = 1 / 8) -> Image.Image:
     max_x, max_y = max(1, round(image.width * fraction)), max(1, round(image.height * fraction))
     dx, dy = random.randint(-max_x, max_x), random.randint(-max_y, max_y)
     return image.transform(image.size, Image.Transform.AFFINE, (1, 0, dx, 0, 1, dy), fillcolor=0)
+
+
+def positive_class(config) -> int:
+    """The class sensitivity is measured on: one named like a finding (PNEUMONIA, POSITIVE, ...), else class 1."""
+    for index, name in config.id2label.items():
+        if str(name).upper() in ("PNEUMONIA", "POSITIVE", "ABNORMAL", "DISEASE", "YES", "TRUE"):
+            return int(index)
+    return 1

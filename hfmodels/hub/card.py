@@ -109,10 +109,12 @@ def parameter_count(run: RunFolder) -> int:
 
 
 def dataset_source(name: str | None) -> str | None:
-    """What an embedded data source is, from its loader's own documentation."""
+    """What an embedded data source is, from its loader's own documentation; for a local data folder, its
+    README.txt (the pneumonia demo's says that it is synthetic)."""
     loader = EMBEDDED_DATASETS.get(name)
     if loader is None:
-        return None
+        readme = Path(name, "README.txt") if name else None
+        return readme.read_text().strip() if readme is not None and readme.is_file() else None
     return " ".join(filter(None, [inspect.getmodule(loader).__doc__, loader.__doc__])).strip()
 
 
@@ -134,7 +136,7 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
         "best_epoch": run.eval_results.get("best_epoch"),
         "results": [("this model", run.eval_results.get("metrics", {})), *run.eval_results.get("baselines", {}).items()],
         "hyperparameters": {k: v for k, v in run.training_args.items() if k not in ("output_dir", "push_to_hub", "hub_private")},
-        "run_info": run.run_info, "plots": plots,
+        "run_info": run.run_info, "plots": plots, "samples": run.samples,
     }
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(MODEL_CARDS_DIR), undefined=jinja2.StrictUndefined,

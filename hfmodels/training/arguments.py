@@ -19,6 +19,10 @@ class TrainingArguments:
     image_column: str = field(default="image", metadata={"help": "Column of csv/json/parquet/Hub data holding images (paths)."})
     text_column: str = field(default="text", metadata={"help": "Column holding texts."})
     label_column: str = field(default="label", metadata={"help": "Column holding labels."})
+    tokenizer: str | None = field(
+        default=None,
+        metadata={"help": "Text families: a tokenizer folder or Hub id (default: train a byte-level BPE one on train)."},
+    )
     streaming: bool = field(
         default=False, metadata={"help": "Read the train split as a stream (data too big for the disk cache); needs --max-steps."}
     )
@@ -55,6 +59,10 @@ class TrainingArguments:
     tracking_uri: str | None = field(default=None, metadata={"help": "MLflow tracking server (default: a store in the run folder)."})
     push_to_hub: str | None = field(default=None, metadata={"help": "After training, publish the run to this Hub repo id."})
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
+    class_weights: Literal["auto"] | None = field(
+        default=None,
+        metadata={"help": "auto: weight each class in the loss by its inverse frequency in train (imbalanced data)."},
+    )
     model_config: list[str] = field(
         default_factory=list, metadata={"help": "Model config overrides as key=value (values parsed as JSON)."}
     )
@@ -76,7 +84,10 @@ class TrainingArguments:
             raise ValueError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.streaming and self.max_steps is None:
             raise ValueError("--streaming needs --max-steps: a stream has no length to count epochs by")
-        self.model_config_overrides()  # fail early on a malformed override
+        if self.class_weights not in (None, "auto"):
+            raise ValueError(f"--class-weights must be auto (or left out), got {self.class_weights!r}")
+        if self.class_weights and "class_weights" in self.model_config_overrides():  # also fails early on a malformed one
+            raise ValueError("--class-weights auto and --model-config class_weights=... both set the class weights; pick one")
 
     def model_config_overrides(self) -> dict[str, Any]:
         overrides = {}

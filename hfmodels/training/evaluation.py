@@ -10,7 +10,7 @@ from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError
 from transformers import AutoConfig
 
-from ..data import load_source, with_validation_split
+from ..data import DataOptions, load_source, require_columns, with_validation_split
 from ..families import Family, family_of_config
 from .loop import evaluate_model, make_accelerator, make_loader
 
@@ -41,6 +41,7 @@ def evaluate_saved(
     trained_with = training_arguments_of(path)
     dataset = dataset or trained_with.get("dataset") or family.default_dataset
     data = with_validation_split(load_source(dataset), seed=trained_with.get("seed", 0))
+    require_columns(data, family.columns, dataset, DataOptions())
     if split not in data:
         raise ValueError(f"Dataset {dataset!r} has no split {split!r}; it has: {', '.join(data)}")
     accelerator = make_accelerator()
@@ -48,5 +49,5 @@ def evaluate_saved(
     metrics = evaluate_model(model, loader, family, accelerator)
     return {
         "model": str(path), "dataset": dataset, "split": split, "metrics": metrics,
-        "baselines": family.baselines(data, split, config=model.config),
+        "baselines": family.baselines(data, split, config=model.config, processor=processor),
     }

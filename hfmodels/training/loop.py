@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..data import load_source, load_streaming, split_sizes, with_validation_split
+from ..data import load_source, load_streaming, require_columns, split_sizes, with_validation_split
 from ..families import Family, get_family
+from ..families.base import held_out_split
 from ..metrics import load_metric
 from .arguments import TrainingArguments
 from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
@@ -93,6 +94,7 @@ def make_loader(
     split: Dataset | IterableDataset, family: Family, processor, train: bool, batch_size: int, num_workers: int = 0,
     seed: int = 0,
 ) -> DataLoader:
+    split = family.prepare(split, processor)
     if isinstance(split, IterableDataset):  # a stream: shuffled through a buffer, transformed as it is read
         rows = split.shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER) if train else split
         rows = rows.map(family.transform(processor, train=train), batched=True, batch_size=batch_size,
@@ -115,7 +117,7 @@ def make_loader(
 def evaluate_model(model, loader: DataLoader, family: Family, accelerator: Accelerator) -> dict[str, float]:
     """The family's metrics and the mean loss over a whole split, each sample counted once across processes."""
     config = accelerator.unwrap_model(model).config
-    metrics = {name: load_metric(name, keep_in_memory=True) for name in family.metric_names}
+    metrics = {name: load_metric(name, keep_in_memory=True) for name in family.metrics_for(config)}
     model.eval()
     loss_sum, count = 0.0, 0
     for batch in loader:
@@ -124,8 +126,8 @@ def evaluate_model(model, loader: DataLoader, family: Family, accelerator: Accel
         batch_losses = accelerator.gather_for_metrics(outputs.loss.detach().float().repeat(len(batch[next(iter(batch))])))
         loss_sum += batch_losses.sum().item()
         count += len(batch_losses)
-        for metric in metrics.values():
-            metric.add_batch(**{key: value.cpu().numpy() for key, value in inputs.items()})
+        for metric in metrics.values():  # each metric takes the inputs it has features for
+            metric.add_batch(**{key: value.cpu().numpy() for key, value in inputs.items() if key in metric.features})
     results = {"loss": loss_sum / max(count, 1), "num_samples": count}
     for name, metric in metrics.items():
         results.update(metric.compute(**family.metric_kwargs(name, config)))
@@ -149,11 +151,15 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
     else:
         data = with_validation_split(load_source(dataset_name, args.data_options()), seed=args.seed)
         train_rows = data["train"]
+    require_columns(data, family.columns, dataset_name, args.data_options())
     sizes = {**split_sizes(data), "train": "streamed"} if args.streaming else split_sizes(data)
     if accelerator.is_main_process:
         logger.info("dataset %s: %s", dataset_name, sizes)
-    model = family.build_model(data["train"], args.model_config_overrides())
-    processor = family.build_processor(model.config)
+    overrides = args.model_config_overrides()
+    if args.class_weights == "auto":
+        overrides["class_weights"] = family.balanced_class_weights(data["train"])
+        logger.info("class weights (inverse frequency in train): %s", overrides["class_weights"])
+    model, processor = family.build(data["train"], overrides, tokenizer=args.tokenizer)
     if args.gradient_checkpointing:
         if not model.supports_gradient_checkpointing:
             raise ValueError(f"--gradient-checkpointing: the {family.name} model does not support it")
@@ -245,8 +251,13 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.load_state_dict(best_weights)
     # the held-out score of the best epoch's model: on test when the source has one
-    final_split = "test" if "test" in data else "validation"
-    final_loader = accelerator.prepare(make_loader(data[final_split], family, processor, False, eval_batch_size))
+    final_split = held_out_split(data)
+    if final_split == "validation":  # the best epoch's weights were scored on it already
+        best = next(r for r in state.log_history if r.get("epoch") == state.best_epoch and "eval_loss" in r)
+        final_metrics = {key.removeprefix("eval_"): value for key, value in best.items() if key.startswith("eval_")}
+    else:
+        final_loader = accelerator.prepare(make_loader(data[final_split], family, processor, False, eval_batch_size))
+        final_metrics = evaluate_model(model, final_loader, family, accelerator)
     eval_results = {
         "task": family.pipeline_tag,
         "model": family.name,
@@ -255,9 +266,9 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
             "sizes": sizes,
         },
         "best_epoch": state.best_epoch,
-        "metrics": evaluate_model(model, final_loader, family, accelerator),
+        "metrics": final_metrics,
         "validation_metrics": {family.main_metric: state.best_metric},
-        "baselines": family.baselines(data, final_split, config=unwrapped.config),
+        "baselines": family.baselines(data, final_split, config=unwrapped.config, processor=processor),
     }
     samples_per_process = accelerator.gather(torch.tensor([samples_seen], device=accelerator.device)).tolist()
     accelerator.wait_for_everyone()

@@ -19,7 +19,7 @@ PROCESSOR_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model",
     "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja", "chat_template.json", "generation_config.json",
 )
-RECORD_FILES = ("eval_results.json", "training_args.json", "run_info.json", "training_log.json")
+RECORD_FILES = ("eval_results.json", "training_args.json", "run_info.json", "training_log.json", "samples.json")
 
 
 class NotAModelError(ValueError):
@@ -35,6 +35,7 @@ class RunFolder:
     training_args: dict[str, Any]
     run_info: dict[str, Any]
     training_log: list[dict[str, Any]]
+    samples: list[dict[str, str]]  # a generative model's outputs for fixed prompts, when it wrote them
 
     def weight_files(self) -> list[str]:
         index = self.path / "model.safetensors.index.json"
@@ -100,6 +101,7 @@ def read_run(run_dir: str | Path) -> RunFolder:
         training_args=read_json(path / "training_args.json", {}),
         run_info=read_json(path / "run_info.json", {}),
         training_log=read_json(path / "training_log.json", []),
+        samples=read_json(path / "samples.json", []),
     )
     missing = [name for name in run.weight_files() if not (path / name).is_file()]
     if missing:

@@ -15,6 +15,8 @@ class ImageClassifierConfig(PreTrainedConfig):
         hidden_sizes: output channels of each stage.
         depths: residual blocks in each stage (same length as `hidden_sizes`).
         dropout: dropout probability before the classification head.
+        class_weights: optional weight of each class in the cross-entropy (`num_labels` positive numbers), e.g. to
+            count the rarer class more on imbalanced data (`hfmodels train --class-weights auto`).
         num_labels / id2label / label2id: the classes (standard transformers fields).
     """
 
@@ -25,10 +27,13 @@ class ImageClassifierConfig(PreTrainedConfig):
     hidden_sizes: list[int] | tuple[int, ...] = (32, 64, 128)
     depths: list[int] | tuple[int, ...] = (1, 1, 1)
     dropout: float = 0.1
+    class_weights: list[float] | None = None
 
     def __post_init__(self, **kwargs):
         self.hidden_sizes = list(self.hidden_sizes)
         self.depths = list(self.depths)
+        if self.class_weights is not None:
+            self.class_weights = list(self.class_weights)
         super().__post_init__(**kwargs)
         self._validate()
 
@@ -50,6 +55,11 @@ class ImageClassifierConfig(PreTrainedConfig):
             fail("dropout", self.dropout, "must be in [0, 1)")
         if self.num_labels is None or self.num_labels < 2:
             fail("num_labels", self.num_labels, "must be >= 2")
+        if self.class_weights is not None and (
+            len(self.class_weights) != self.num_labels
+            or any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w > 0 for w in self.class_weights)
+        ):
+            fail("class_weights", self.class_weights, f"must be None or {self.num_labels} positive numbers, one per class")
 
 
 __all__ = ["ImageClassifierConfig"]

@@ -145,7 +145,10 @@ class ImageClassifierForImageClassification(ImageClassifierPreTrainedModel):
                     f"labels must be in [0, {self.config.num_labels}) (config.num_labels), "
                     f"got values from {labels.min().item()} to {labels.max().item()}"
                 )
-            loss = nn.functional.cross_entropy(logits, labels.to(logits.device))  # labels: (batch,)
+            weight = None
+            if self.config.class_weights is not None:
+                weight = torch.tensor(self.config.class_weights, dtype=logits.dtype, device=logits.device)
+            loss = nn.functional.cross_entropy(logits, labels.to(logits.device), weight=weight)  # labels: (batch,)
 
         if not return_dict:
             output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())

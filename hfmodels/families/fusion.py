@@ -1,0 +1,99 @@
+"""The fusion family: an image and a text per row, one class for the pair. The image encoder is the image classifier's
+CNN, the text encoder the GPT backbone with a byte-level BPE tokenizer trained on the training texts (or `--tokenizer`);
+their pooled features are concatenated and classified (see `hfmodels.models.fusion`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset, DatasetDict
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from scipy.sparse import csr_matrix, hstack
+
+from ..models.fusion import FusionConfig, FusionForClassification, FusionProcessor
+from .base import Family
+from .image_classifier import ImageClassifierFamily, random_shift, write_confusion_matrix
+from .text import TextClassifierFamily
+
+# A smaller GPT than the text families': the texts are a few words long.
+FUSION_TEXT_ENCODER = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64}
+ENCODER_OVERRIDES = ("vision_config", "text_config")
+
+
+class FusionFamily(Family):
+    name = "fusion"
+    config_class = FusionConfig
+    model_class = FusionForClassification
+    processor_class = FusionProcessor
+    pipeline_tag = "other"  # the Hub has no image + text classification task, transformers no pipeline for it
+    columns = ("image", "text", "label")
+    default_dataset = "digits-arithmetic"
+    metric_names = ("accuracy",)
+    main_metric = "accuracy"
+    default_epochs = 15
+    default_learning_rate = 2e-3
+
+    def build(
+        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None
+    ) -> tuple[FusionForClassification, FusionProcessor]:
+        """`overrides` are FusionConfig fields; `vision_config` / `text_config` (dicts) override the encoders' fields."""
+        for field in ENCODER_OVERRIDES:
+            if not isinstance(overrides.get(field, {}), dict):
+                raise ValueError(f"--model-config {field} must be a JSON object of encoder fields, got {overrides[field]!r}")
+        image_family, text_family = ImageClassifierFamily(), TextClassifierFamily()
+        vision_config = image_family.build_config(train_split, overrides.get("vision_config", {}))
+        # the text classifier's build trains (or loads) the tokenizer and sizes a GPT config to it
+        text_model, text_processor = text_family.build(
+            train_split, {**FUSION_TEXT_ENCODER, **overrides.get("text_config", {})}, tokenizer=tokenizer
+        )
+        names = train_split.features["label"].names
+        fitted = {"id2label": dict(enumerate(names)), "label2id": {name: index for index, name in enumerate(names)}}
+        fusion_fields = {key: value for key, value in overrides.items() if key not in ENCODER_OVERRIDES}
+        config = FusionConfig(
+            vision_config=vision_config, text_config=text_model.config.to_dict(), **{**fitted, **fusion_fields}
+        )
+        processor = FusionProcessor(image_processor=image_family.build_processor(vision_config), tokenizer=text_processor)
+        return FusionForClassification(config), processor
+
+    def transform(self, processor: FusionProcessor, train: bool):
+        def to_inputs(batch: dict[str, list]) -> dict[str, Any]:
+            images = [random_shift(image) for image in batch["image"]] if train else batch["image"]
+            inputs = processor(images=images, text=batch["text"], padding="longest", truncation=True, return_tensors="pt")
+            return {**inputs, "labels": torch.tensor(batch["label"])}
+
+        return to_inputs
+
+    def metric_inputs(self, outputs, batch):
+        return {"predictions": outputs.logits.argmax(-1), "references": batch["labels"]}
+
+    def write_artifacts(self, model, processor, data: DatasetDict, output_dir: Path) -> list[str]:
+        return write_confusion_matrix(self, model, processor, data, output_dir)
+
+    def baselines(self, data: DatasetDict, split: str, config=None, processor=None) -> dict[str, dict[str, float]]:
+        """Logistic regressions (scikit-learn's defaults) on the pixels alone, the TF-IDF of the words alone and both
+        side by side: how far each modality, and a linear model of the two, gets without fusion."""
+        pixels = {part: csr_matrix(image_matrix(data[part])) for part in ("train", split)}
+        vectorizer = TfidfVectorizer().fit(data["train"]["text"])
+        words = {part: vectorizer.transform(data[part]["text"]) for part in ("train", split)}
+        inputs = {
+            "image only: pixels + logistic regression": pixels,
+            "text only: tf-idf + logistic regression": words,
+            "both, linear: pixels and tf-idf + logistic regression": {p: hstack([pixels[p], words[p]]).tocsr() for p in pixels},
+        }
+        results = {}
+        for name, matrices in inputs.items():
+            classifier = LogisticRegression(max_iter=2000).fit(matrices["train"], data["train"]["label"])
+            predictions = classifier.predict(matrices[split])
+            results[name] = {"accuracy": float(accuracy_score(data[split]["label"], predictions))}
+        return results
+
+
+def image_matrix(rows: Dataset) -> np.ndarray:
+    """(rows, pixels) grayscale values in [0, 1], each image resized to the first one's size."""
+    size = rows[0]["image"].size
+    return np.stack([np.asarray(image.convert("L").resize(size), dtype=np.float32).ravel() / 255 for image in rows["image"]])

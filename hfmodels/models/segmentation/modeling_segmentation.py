@@ -1,0 +1,164 @@
+"""A U-Net for semantic segmentation, as a transformers model."""
+
+import math
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithNoAttention, SemanticSegmenterOutput
+
+from .configuration_segmentation import UNetConfig
+
+
+def make_norm(norm: str, channels: int) -> nn.Module:
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "group":
+        return nn.GroupNorm(math.gcd(8, channels), channels)
+    return nn.Identity()
+
+
+class DoubleConv(nn.Sequential):
+    """Two (3x3 convolution, normalisation, ReLU) steps: the unit of every U-Net level."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str):
+        layers = []
+        for channels_in in (in_channels, out_channels):
+            layers += [
+                nn.Conv2d(channels_in, out_channels, kernel_size=3, padding=1, bias=norm == "none"),
+                make_norm(norm, out_channels),
+                nn.ReLU(inplace=True),
+            ]
+        super().__init__(*layers)
+
+
+class UNetPreTrainedModel(PreTrainedModel):
+    config_class = UNetConfig
+    config: UNetConfig
+    base_model_prefix = "unet"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    _no_split_modules = ["DoubleConv"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            if isinstance(module, nn.BatchNorm2d):
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+                init.zeros_(module.num_batches_tracked)
+
+
+class UNetModel(UNetPreTrainedModel):
+    """The encoder and decoder with skip connections: images -> per-pixel features at the input's resolution."""
+
+    def __init__(self, config: UNetConfig):
+        super().__init__(config)
+        channels = config.level_channels()
+        inputs = [config.num_channels, *channels[:-1]]
+        self.encoder = nn.ModuleList(DoubleConv(i, o, config.norm) for i, o in zip(inputs, channels))
+        # decoder level i: the upsampled level i + 1 concatenated with the encoder's level i
+        self.decoder = nn.ModuleList(
+            DoubleConv(channels[level + 1] + channels[level], channels[level], config.norm) for level in range(config.depth)
+        )
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithNoAttention | tuple:
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        smallest = 2**self.config.depth
+        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels or min(pixel_values.shape[2:]) < smallest:
+            raise ValueError(
+                f"pixel_values must have shape (batch, {self.config.num_channels}, height, width) with height and width "
+                f">= {smallest} for this model (config.num_channels={self.config.num_channels}, "
+                f"depth={self.config.depth}), got {tuple(pixel_values.shape)}"
+            )
+
+        skips = []
+        hidden_states = pixel_values  # (batch, num_channels, height, width)
+        for level, block in enumerate(self.encoder):
+            if level > 0:
+                hidden_states = nn.functional.max_pool2d(hidden_states, 2)
+            hidden_states = block(hidden_states)  # (batch, channels[level], height / 2**level, width / 2**level)
+            skips.append(hidden_states)
+        all_hidden_states = tuple(skips) if output_hidden_states else None
+        for level in reversed(range(self.config.depth)):
+            skip = skips[level]  # (batch, channels[level], h, w)
+            upsampled = nn.functional.interpolate(hidden_states, size=skip.shape[2:], mode="bilinear", align_corners=False)
+            hidden_states = self.decoder[level](torch.cat([skip, upsampled], dim=1))  # (batch, channels[level], h, w)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+
+        if not return_dict:
+            return tuple(v for v in (hidden_states, all_hidden_states) if v is not None)
+        return BaseModelOutputWithNoAttention(last_hidden_state=hidden_states, hidden_states=all_hidden_states)
+
+
+class UNetForSemanticSegmentation(UNetPreTrainedModel):
+    """The U-Net with a 1x1 convolution to class logits; pixel cross-entropy when `labels` (masks) are given."""
+
+    def __init__(self, config: UNetConfig):
+        super().__init__(config)
+        self.unet = UNetModel(config)
+        self.classifier = nn.Conv2d(config.base_channels, config.num_labels, kernel_size=1)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SemanticSegmenterOutput | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.unet(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.classifier(outputs.last_hidden_state)  # (batch, num_labels, height, width)
+
+        loss = None
+        if labels is not None:
+            loss = self.loss(logits, labels.to(logits.device))
+
+        if not return_dict:
+            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
+            return ((loss,) + output) if loss is not None else output
+        return SemanticSegmenterOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the pixels whose label is not `semantic_loss_ignore_index`."""
+        ignore_index = self.config.semantic_loss_ignore_index
+        if labels.shape != (logits.shape[0], *logits.shape[2:]):
+            raise ValueError(
+                f"labels must be masks of shape (batch, height, width) = {(logits.shape[0], *logits.shape[2:])}, "
+                f"the shape of the pixel_values, got {tuple(labels.shape)}"
+            )
+        labelled = labels[labels != ignore_index]
+        if labelled.numel() and (labelled.min() < 0 or labelled.max() >= self.config.num_labels):
+            raise ValueError(
+                f"labels must be class ids in [0, {self.config.num_labels}) (config.num_labels) or {ignore_index} "
+                f"(config.semantic_loss_ignore_index), got values from {labelled.min().item()} to {labelled.max().item()}"
+            )
+        if not labelled.numel():  # every pixel ignored: no signal, and not the NaN cross_entropy would give
+            return logits.sum() * 0.0
+        weight = None
+        if self.config.class_weights is not None:
+            weight = torch.tensor(self.config.class_weights, dtype=logits.dtype, device=logits.device)
+        return nn.functional.cross_entropy(logits, labels.long(), weight=weight, ignore_index=ignore_index)
+
+
+__all__ = ["UNetPreTrainedModel", "UNetModel", "UNetForSemanticSegmentation"]

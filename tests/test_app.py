@@ -1,0 +1,329 @@
+"""The web app (`hfmodels app`), the Space export and the pneumonia demo workflow, served for real on 127.0.0.1
+and called through gradio_client and a real browser (Debian's Chromium driven by Playwright)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datasets import ClassLabel, Dataset
+from PIL import Image
+
+from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, loopback_hub  # noqa: F401
+
+from .conftest import run_cli
+from .model_tester import BLOCK_HFMODELS
+
+gradio_client = pytest.importorskip("gradio_client")  # installed by `make install` (the dev extra)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pneumonia_run(tmp_path_factory) -> Path:
+    """The demo workflow's first steps: synthetic data, then a short class-weighted training run."""
+    root = tmp_path_factory.mktemp("pneumonia")
+    made = run_cli("data", "make-pneumonia-demo", str(root / "chest_xray"), "--normal", "8", "--image-size", "32")
+    assert made.returncode == 0, made.stderr[-3000:]
+    trained = run_cli(
+        "train", "--dataset", str(root / "chest_xray"), "--class-weights", "auto", "--max-steps", "12",
+        "--batch-size", "16", "--report-to", "none", "--output-dir", str(root / "run"),
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    return root / "run"
+
+
+def save_tiny(family_name: str, folder: Path) -> Path:
+    """A tiny untrained model of a family, saved with its processor (and code) like a run folder."""
+    import torch
+
+    from hfmodels.families import get_family
+    from hfmodels.models import AutoencoderConfig, UNetConfig, VAEConfig
+
+    torch.manual_seed(0)
+    family = get_family(family_name)
+    small = {"num_channels": 1, "image_size": 8, "hidden_sizes": [4, 8], "latent_dim": 3}
+    gpt = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4, "max_position_embeddings": 64,
+           "vocab_size": 300}
+    texts = ["def add(a, b):\n    return a + b\n", "import os\nprint(os.getcwd())\n"] * 8
+    if family_name in ("gpt", "text-classifier"):
+        rows = Dataset.from_dict({"text": texts, "label": [0, 1] * 8})
+        rows = rows.cast_column("label", ClassLabel(names=["function", "script"]))
+        model, processor = family.build(rows, gpt)
+    elif family_name == "fusion":
+        images = [Image.new("L", (8, 8), shade) for shade in range(0, 256, 16)]
+        rows = Dataset.from_dict({"image": images, "text": texts, "label": [0, 1] * 8})
+        rows = rows.cast_column("label", ClassLabel(names=["function", "script"]))
+        model, processor = family.build(rows, {"text_config": gpt, "vision_config": {"hidden_sizes": [4], "depths": [1]}})
+    else:
+        config = {
+            "segmentation": lambda: UNetConfig(num_channels=1, image_size=16, depth=2, base_channels=4,
+                                               id2label={0: "background", 1: "square", 2: "circle"}),
+            "autoencoder": lambda: AutoencoderConfig(**small),
+            "vae": lambda: VAEConfig(**small),
+        }[family_name]()
+        model, processor = family.model_class(config), family.build_processor(config)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny_models")
+    families = ("segmentation", "autoencoder", "vae", "gpt", "text-classifier", "fusion")
+    return {name: save_tiny(name, root / name) for name in families}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    """Uploads of every kind the app must cope with."""
+    folder = tmp_path_factory.mktemp("uploads")
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
+    files = {
+        "rgb": Image.fromarray(pixels),
+        "rgba": Image.fromarray(np.dstack([pixels, np.full((40, 40), 128, np.uint8)])),
+        "grayscale": Image.fromarray(pixels[..., 0]),
+        "16bit": Image.fromarray(pixels[..., 0].astype(np.uint16) * 257),
+        "bomb": Image.new("1", (7000, 7000)),  # 49 million pixels in a few kilobytes
+    }
+    paths = {}
+    for name, image in files.items():
+        paths[name] = folder / f"{name}.png"
+        image.save(paths[name])
+    paths["not_an_image"] = folder / "notes.png"
+    paths["not_an_image"].write_text("this is text, not a picture")
+    assert Image.open(paths["16bit"]).mode.startswith("I;16")
+    return paths
+
+
+@pytest.fixture
+def serve():
+    """Starts apps in this process on free 127.0.0.1 ports; yields a function model -> (app URL, app)."""
+    from hfmodels.app.server import build
+    from hfmodels.app.views import launch
+
+    apps = []
+
+    def start(model: Path, examples: bool = False) -> tuple[str, object]:
+        app = build(model, examples=examples)
+        apps.append(app)
+        launch(app, port=free_port(), block=False)
+        return app.local_url, app
+
+    yield start
+    for app in apps:
+        app.close()
+
+
+def test_pneumonia_workflow_data_training_metrics_card_and_app(pneumonia_run, serve):
+    data_dir = pneumonia_run.parent / "chest_xray"
+    assert "synthetic" in (data_dir / "README.txt").read_text().lower()
+    assert sorted(p.name for p in data_dir.iterdir()) == ["README.txt", "test", "train", "val"]
+    assert len(list((data_dir / "train" / "PNEUMONIA").iterdir())) == 3 * len(list((data_dir / "train" / "NORMAL").iterdir()))
+
+    config = json.loads((pneumonia_run / "config.json").read_text())
+    assert config["id2label"] == {"0": "NORMAL", "1": "PNEUMONIA"}
+    assert config["class_weights"] == pytest.approx([2.0, 2 / 3])  # 8 NORMAL, 24 PNEUMONIA
+    results = json.loads((pneumonia_run / "eval_results.json").read_text())
+    assert results["dataset"]["sizes"] == {"train": 32, "validation": 4, "test": 8}  # `val/` became validation
+    for metric in ("accuracy", "f1", "sensitivity", "specificity", "roc_auc"):
+        assert 0.0 <= results["metrics"][metric] <= 1.0, metric
+    assert (pneumonia_run / "confusion_matrix.png").is_file()
+
+    evaluated = run_cli("evaluate", str(pneumonia_run))
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert json.loads(evaluated.stdout)["metrics"] == pytest.approx(results["metrics"])
+
+    card = (pneumonia_run / "README.md").read_text()
+    assert "not a medical device" in card and "synthetic stand-in" in card
+
+    url, _ = serve(pneumonia_run, examples=True)
+    page = urllib.request.urlopen(url + "config").read().decode()
+    assert "not a diagnostic device" in page and "Trained on synthetic data" in page
+    client = gradio_client.Client(url, verbose=False)
+    label, overlay = client.predict(gradio_client.handle_file(str(data_dir / "test/PNEUMONIA/synthetic_0000.png")),
+                                    api_name="/classify")
+    assert {c["label"] for c in label["confidences"]} == {"NORMAL", "PNEUMONIA"}
+    assert Image.open(overlay).size == (256, 256)  # the saliency overlay, enlarged from 32x32
+
+
+def test_class_weights_auto_is_refused_where_the_loss_has_none():
+    result = run_cli("train", "--model", "gpt", "--class-weights", "auto", "--max-steps", "1")
+    assert result.returncode == 1 and "--class-weights auto is for classifiers" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("family", "api_name", "inputs", "check"),
+    [
+        ("segmentation", "/segment", ("rgb",),
+         lambda out: Path(out["image"]).is_file() and {a["label"] for a in out["annotations"]} <= {"square", "circle"}),
+        ("autoencoder", "/reconstruct", ("rgb",), lambda out: Image.open(out[1]).size == (256, 256) and out[2] >= 0),
+        ("vae", "/sample", (3, 4), lambda out: Image.open(out).size == (4 * 256, 256)),
+        ("vae", "/interpolate", ("rgb", "grayscale", 5), lambda out: Image.open(out).size == (5 * 256, 256)),
+        ("gpt", "/generate", ("def ", 0.0, 1.0, 5), lambda out: out.startswith("def ") and len(out) > 4),
+        ("text-classifier", "/classify", ("import sys",), lambda out: {c["label"] for c in out["confidences"]} == {"function", "script"}),
+        ("fusion", "/classify", ("grayscale", "import sys"),
+         lambda out: {c["label"] for c in out["confidences"]} == {"function", "script"}),
+    ],
+)
+def test_gradio_client_calls_every_family(tiny_models, images, serve, family, api_name, inputs, check):
+    url, _ = serve(tiny_models[family])
+    client = gradio_client.Client(url, verbose=False)
+    arguments = [gradio_client.handle_file(str(images[i])) if i in images else i for i in inputs]
+    assert check(client.predict(*arguments, api_name=api_name))
+
+
+def test_generation_streams_tokens(tiny_models, serve):
+    url, _ = serve(tiny_models["gpt"])
+    job = gradio_client.Client(url, verbose=False).submit("def ", 0.0, 1.0, 6, api_name="/generate")
+    updates = list(job)  # one update per generated piece
+    assert len(updates) >= 2 and all(later.startswith(earlier) for earlier, later in zip(updates, updates[1:]))
+
+
+def test_bad_inputs_are_messages_not_tracebacks(pneumonia_run, tiny_models, images, serve):
+    url, _ = serve(pneumonia_run)
+    client = gradio_client.Client(url, verbose=False)
+    for kind in ("rgba", "grayscale", "16bit"):  # converted, then classified
+        label, _ = client.predict(gradio_client.handle_file(str(images[kind])), api_name="/classify")
+        assert label["label"] in ("NORMAL", "PNEUMONIA"), kind
+    expected = {"bomb": "accepts up to 36,000,000", "not_an_image": "notes.png is not an image this app can read"}
+    for kind, message in expected.items():
+        with pytest.raises(gradio_client.exceptions.AppError, match=message):
+            client.predict(gradio_client.handle_file(str(images[kind])), api_name="/classify")
+    with pytest.raises(gradio_client.exceptions.AppError, match="Upload an image first"):
+        client.predict(None, api_name="/classify")
+    gpt_url, _ = serve(tiny_models["gpt"])
+    with pytest.raises(gradio_client.exceptions.AppError, match="Write a prompt first"):
+        gradio_client.Client(gpt_url, verbose=False).predict("   ", 0.8, 0.9, 5, api_name="/generate")
+
+
+def test_importing_hfmodels_does_not_import_gradio():
+    code = "import sys, hfmodels, hfmodels.cli, hfmodels.app; assert 'gradio' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def browser_page(playwright, tmp_path):
+    """A Chromium page that may only reach 127.0.0.1; returns (page, list of refused URLs)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    refused = []
+
+    def only_loopback(route):
+        if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    return page, refused
+
+
+@pytest.fixture
+def playwright():
+    sync_api = pytest.importorskip("playwright.sync_api")  # installed by `make install` (the dev extra)
+    assert Path(CHROMIUM).is_file(), "Chromium is missing: `make test` installs it (apt-get install -y chromium)"
+    with sync_api.sync_playwright() as running:
+        yield running
+
+
+def test_browser_uploads_an_image_and_reads_the_predicted_label(pneumonia_run, serve, playwright, tmp_path):
+    url, _ = serve(pneumonia_run)
+    upload = pneumonia_run.parent / "chest_xray/test/PNEUMONIA/synthetic_0001.png"
+    expected = gradio_client.Client(url, verbose=False).predict(gradio_client.handle_file(str(upload)), api_name="/classify")[0]
+    page, refused = browser_page(playwright, tmp_path)
+    page.goto(url)
+    page.get_by_text("not a diagnostic device").wait_for()
+    page.locator("input[type=file]").first.set_input_files(str(upload))
+    page.get_by_role("button", name="Classify").click()
+    predicted = page.get_by_test_id("label-output-value")
+    predicted.wait_for(timeout=60_000)
+    assert predicted.inner_text().strip() == expected["label"]
+    page.screenshot(path=str(tmp_path / "classifier.png"), full_page=True)
+    assert (tmp_path / "classifier.png").stat().st_size > 0 and refused == []
+
+
+def test_browser_shows_a_segmentation_overlay_with_its_legend(tiny_models, images, serve, playwright, tmp_path):
+    url, _ = serve(tiny_models["segmentation"])
+    expected = gradio_client.Client(url, verbose=False).predict(gradio_client.handle_file(str(images["rgb"])), api_name="/segment")
+    page, refused = browser_page(playwright, tmp_path)
+    page.goto(url)
+    page.locator("input[type=file]").first.set_input_files(str(images["rgb"]))
+    page.get_by_role("button", name="Segment").click()
+    legend = page.locator(".legend-item")
+    legend.first.wait_for(timeout=60_000)
+    assert sorted(legend.all_inner_texts()) == sorted(a["label"] for a in expected["annotations"])
+    page.screenshot(path=str(tmp_path / "segmentation.png"), full_page=True)
+    assert refused == []
+
+
+def test_exported_space_runs_without_hfmodels_and_predicts_the_same(pneumonia_run, serve, tmp_path, loopback_hub):  # noqa: F811
+    space = tmp_path / "space"
+    exported = run_cli("space", "export", str(pneumonia_run), str(space), "--model-repo", f"{TEST_USER}/pneumonia")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    readme = (space / "README.md").read_text()
+    assert "sdk: gradio" in readme and "app_file: app.py" in readme and f"- {TEST_USER}/pneumonia" in readme
+    assert "gradio==" in (space / "requirements.txt").read_text() and (space / "model/model.safetensors").is_file()
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": "", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    script = BLOCK_HFMODELS + "import runpy\nrunpy.run_path('app.py', run_name='__main__')\n"
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=space, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        space_url = wait_for_server(f"http://127.0.0.1:{port}/", process)
+        upload = gradio_client.handle_file(str(next((space / "examples").glob("*.png"))))
+        in_space = gradio_client.Client(space_url, verbose=False).predict(upload, api_name="/classify")[0]
+        url, _ = serve(pneumonia_run)
+        here = gradio_client.Client(url, verbose=False).predict(upload, api_name="/classify")[0]
+        assert in_space["label"] == here["label"]
+        assert [c["confidence"] for c in in_space["confidences"]] == pytest.approx([c["confidence"] for c in here["confidences"]], abs=1e-6)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    from hfmodels.app.space import push_space
+
+    commit = push_space(space, f"{TEST_USER}/pneumonia-demo", token=TEST_TOKEN)
+    files = loopback_hub.files(f"{TEST_USER}/pneumonia-demo", repo_type="space")
+    assert {"app.py", "requirements.txt", "README.md", "hfmodels_app.py", "model/config.json"} <= set(files)
+    assert len(loopback_hub.commits(f"{TEST_USER}/pneumonia-demo", repo_type="space")) == 2  # creation + one upload
+    assert commit.oid
+
+
+def wait_for_server(url: str, process: subprocess.Popen, timeout: float = 180) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the Space exited with {process.returncode}:\n{process.stdout.read()[-4000:]}")
+        try:
+            urllib.request.urlopen(url + "config", timeout=5)
+            return url
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"the Space did not answer on {url} within {timeout} s")
+
+
+def test_measure_latency_reports_percentiles_under_concurrent_clients(pneumonia_run, serve):
+    from hfmodels.app.server import measure_latency
+
+    url, _ = serve(pneumonia_run)
+    upload = pneumonia_run.parent / "chest_xray/test/NORMAL/synthetic_0000.png"
+    result = measure_latency(url, upload, requests=3, clients=8)
+    assert result["errors"] == []
+    assert result["single_client"]["requests"] == 3 and result["concurrent"]["requests"] == 24
+    assert 0 < result["single_client"]["p50_s"] <= result["single_client"]["p95_s"]
