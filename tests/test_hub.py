@@ -221,3 +221,27 @@ def test_train_push_to_hub_publishes_the_run(loopback_hub, tmp_path, monkeypatch
     assert main(argv) == 0
     assert loopback_hub.repos[("model", REPO_ID)].private
     assert set(loopback_hub.files(REPO_ID)) == RUN_FILES | {".gitattributes"}
+
+
+def test_the_token_appears_in_no_output_record_card_tracker_or_space(loopback_hub, tmp_path):
+    """Train with MLflow tracking and push, push again with --token, export and push a Space: the token must not
+    appear in what any of them printed or wrote, locally or on the Hub."""
+    env = client_env(loopback_hub, tmp_path / "hf_home")
+    run, space = tmp_path / "run", tmp_path / "space"
+    outputs = [
+        hfmodels_cli("train", "--max-steps", "2", "--batch-size", "16", "--output-dir", str(run), "--model-config", *TINY,
+                     "--report-to", "mlflow", "--push-to-hub", REPO_ID, env=env),
+        hfmodels_cli("push", str(run), REPO_ID, "--token", TEST_TOKEN, "--commit-message", "again", env=env),
+        hfmodels_cli("space", "export", str(run), str(space), "--model-repo", REPO_ID, "--push", f"{TEST_USER}/demo",
+                     "--token", TEST_TOKEN, env=env),
+    ]
+    for result in outputs:
+        assert result.returncode == 0, result.stderr[-3000:]
+    token = TEST_TOKEN.encode()
+    printed = [result.stdout.encode() + result.stderr.encode() for result in outputs]
+    written = {path: path.read_bytes() for folder in (run, space) for path in folder.rglob("*") if path.is_file()}
+    published = {**loopback_hub.files(REPO_ID), **loopback_hub.files(f"{TEST_USER}/demo", repo_type="space")}
+    assert any(path.name == "mlflow.db" for path in written) and "README.md" in published
+    assert not [text for text in printed if token in text]
+    assert not [str(path) for path, content in written.items() if token in content]
+    assert not [name for name, content in published.items() if token in content]

@@ -26,7 +26,7 @@ DEFAULT_VOCAB_SIZE = 4096
 # Small enough to train on 2 CPU cores in minutes (GPTConfig's own defaults are a size up).
 SMALL_GPT = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "max_position_embeddings": 128}
 SAMPLES_FILE = "samples.json"
-SAMPLE_PROMPTS = ("def", "import", "class", "    for", "if __name__")
+SAMPLE_PROMPTS = ("def main(", "import os\n", "class Node", "    for i in", "if __name__ ==")
 SAMPLE_NEW_TOKENS = 48
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers import PreTrainedConfig
 
 from ..data import EMBEDDED_DATASETS
 from .plots import LEARNING_CURVES, plot_learning_curves
@@ -95,12 +96,21 @@ def is_hub_dataset(name: str | None) -> bool:
     return bool(name) and HUB_DATASET_ID.match(name) is not None and not Path(name).exists()
 
 
+def declared_fields(config: PreTrainedConfig) -> dict[str, Any]:
+    """The fields a config class declares (its own, not transformers' common ones) that are set."""
+    fields = getattr(type(config), "__annotations__", {})
+    return {name: getattr(config, name) for name in fields if getattr(config, name, None) is not None}
+
+
 def config_summary(run: RunFolder) -> dict[str, Any]:
-    """The architecture fields the family's config class declares (its own, not transformers' common ones)."""
-    fields = getattr(type(run.config), "__annotations__", {})
-    summary = {name: getattr(run.config, name) for name in fields if hasattr(run.config, name)}
-    summary["num_labels"] = getattr(run.config, "num_labels", None)
-    return {k: v for k, v in summary.items() if v is not None}
+    """The architecture fields of the run's config; a nested encoder config (fusion) on one line of its own fields."""
+    summary = {}
+    for name, value in {**declared_fields(run.config), "num_labels": getattr(run.config, "num_labels", None)}.items():
+        if isinstance(value, PreTrainedConfig):
+            value = f"{value.model_type}(" + ", ".join(f"{k}={v!r}" for k, v in declared_fields(value).items()) + ")"
+        if value is not None:
+            summary[name] = value
+    return summary
 
 
 def parameter_count(run: RunFolder) -> int:

@@ -81,9 +81,9 @@ class GPTConfig(PreTrainedConfig):
             fail("hidden_size", self.hidden_size, f"must be divisible by num_attention_heads={heads}")
         if self.intermediate_size is not None and not is_positive_int(self.intermediate_size):
             fail("intermediate_size", self.intermediate_size, "must be a positive integer, or None for 4 * hidden_size")
-        if self.hidden_act not in ACT2FN:
+        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACT2FN:
             fail("hidden_act", self.hidden_act, f"must be a transformers ACT2FN name such as {sorted(ACT2FN)}")
-        if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:
+        if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:  # a tuple of strings: any value compares
             fail("position_embedding_type", self.position_embedding_type, f"must be one of {POSITION_EMBEDDING_TYPES}")
         if self.position_embedding_type == "rotary" and self.head_dim % 2:
             fail(
@@ -100,12 +100,14 @@ class GPTConfig(PreTrainedConfig):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 fail(field, value, "must be a probability in [0, 1)")
-        if not isinstance(self.initializer_range, (int, float)) or self.initializer_range < 0:
+        if not isinstance(self.initializer_range, (int, float)) or not self.initializer_range >= 0:  # NaN too
             fail("initializer_range", self.initializer_range, "must be a number >= 0")
         for field in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, field)
-            ids = value if isinstance(value, (list, tuple)) else [value]
-            if value is not None and any(not isinstance(i, int) or not 0 <= i < self.vocab_size for i in ids):
+            ids = value if field == "eos_token_id" and isinstance(value, (list, tuple)) else [value]  # several ends
+            if value is not None and (not ids or any(
+                not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < self.vocab_size for i in ids
+            )):
                 allowed = f"token ids must be in 0 .. {self.vocab_size - 1} (vocab_size={self.vocab_size}) or None"
                 fail(field, value, allowed)
 

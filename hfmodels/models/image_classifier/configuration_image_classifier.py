@@ -30,10 +30,10 @@ class ImageClassifierConfig(PreTrainedConfig):
     class_weights: list[float] | None = None
 
     def __post_init__(self, **kwargs):
-        self.hidden_sizes = list(self.hidden_sizes)
-        self.depths = list(self.depths)
+        self.hidden_sizes = as_list(self.hidden_sizes)
+        self.depths = as_list(self.depths)
         if self.class_weights is not None:
-            self.class_weights = list(self.class_weights)
+            self.class_weights = as_list(self.class_weights)
         super().__post_init__(**kwargs)
         self._validate()
 
@@ -41,25 +41,39 @@ class ImageClassifierConfig(PreTrainedConfig):
         def fail(field: str, value, allowed: str):
             raise ValueError(f"ImageClassifierConfig.{field}={value!r} is invalid: {allowed}.")
 
-        if not isinstance(self.num_channels, int) or self.num_channels not in (1, 3):
+        if not is_int(self.num_channels) or self.num_channels not in (1, 3):
             fail("num_channels", self.num_channels, "must be 1 (grayscale) or 3 (RGB)")
-        if not isinstance(self.image_size, int) or self.image_size < 2:
+        if not is_int(self.image_size) or self.image_size < 2:
             fail("image_size", self.image_size, "must be an integer >= 2")
-        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
+        if not isinstance(self.hidden_sizes, list) or not self.hidden_sizes or any(
+            not is_int(h) or h < 1 for h in self.hidden_sizes
+        ):
             fail("hidden_sizes", self.hidden_sizes, "must be a non-empty list of positive integers")
-        if len(self.depths) != len(self.hidden_sizes) or any(not isinstance(d, int) or d < 1 for d in self.depths):
-            fail("depths", self.depths, f"must hold {len(self.hidden_sizes)} positive integers, one per stage")
+        if not isinstance(self.depths, list) or len(self.depths) != len(self.hidden_sizes) or any(
+            not is_int(d) or d < 1 for d in self.depths
+        ):
+            fail("depths", self.depths, f"must hold one positive integer per stage of hidden_sizes={self.hidden_sizes}")
         if self.image_size < 2 ** (len(self.hidden_sizes) - 1):
-            fail("image_size", self.image_size, f"must be >= {2 ** (len(self.hidden_sizes) - 1)} for {len(self.hidden_sizes)} stages")
+            smallest = 2 ** (len(self.hidden_sizes) - 1)
+            fail("image_size", self.image_size, f"must be >= {smallest} for hidden_sizes={self.hidden_sizes}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             fail("dropout", self.dropout, "must be in [0, 1)")
         if self.num_labels is None or self.num_labels < 2:
             fail("num_labels", self.num_labels, "must be >= 2")
         if self.class_weights is not None and (
-            len(self.class_weights) != self.num_labels
+            not isinstance(self.class_weights, list) or len(self.class_weights) != self.num_labels
             or any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w > 0 for w in self.class_weights)
         ):
             fail("class_weights", self.class_weights, f"must be None or {self.num_labels} positive numbers, one per class")
+
+
+def as_list(value):
+    """A tuple (from a Python caller) as a list, as JSON gives it; anything else as it is, for the checks to name."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to a config
 
 
 __all__ = ["ImageClassifierConfig"]

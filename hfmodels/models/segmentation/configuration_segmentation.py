@@ -41,7 +41,7 @@ class UNetConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         if self.class_weights is not None:
-            self.class_weights = list(self.class_weights)
+            self.class_weights = as_list(self.class_weights)
         super().__post_init__(**kwargs)
         self._validate()
 
@@ -53,9 +53,6 @@ class UNetConfig(PreTrainedConfig):
         def fail(field: str, value, allowed: str):
             raise ValueError(f"{type(self).__name__}.{field}={value!r} is invalid: {allowed}.")
 
-        def is_int(value) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool)
-
         if not is_int(self.num_channels) or self.num_channels not in (1, 3):
             fail("num_channels", self.num_channels, "must be 1 (grayscale) or 3 (RGB)")
         if not is_int(self.depth) or not 1 <= self.depth <= 8:
@@ -66,7 +63,7 @@ class UNetConfig(PreTrainedConfig):
             fail("base_channels", self.base_channels, "must be a positive integer")
         if not is_int(self.channel_multiplier) or self.channel_multiplier < 1:
             fail("channel_multiplier", self.channel_multiplier, "must be a positive integer")
-        if self.norm not in NORMS:
+        if not isinstance(self.norm, str) or self.norm not in NORMS:
             fail("norm", self.norm, f"must be one of {', '.join(NORMS)}")
         if self.num_labels is None or self.num_labels < 2:
             fail("num_labels", self.num_labels, "must be >= 2 (background and at least one class)")
@@ -74,10 +71,19 @@ class UNetConfig(PreTrainedConfig):
             fail("semantic_loss_ignore_index", self.semantic_loss_ignore_index,
                  f"must be an integer that is not a class id (outside 0..{self.num_labels - 1})")
         if self.class_weights is not None and (
-            len(self.class_weights) != self.num_labels
+            not isinstance(self.class_weights, list) or len(self.class_weights) != self.num_labels
             or any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w > 0 for w in self.class_weights)
         ):
             fail("class_weights", self.class_weights, f"must be None or {self.num_labels} positive numbers, one per class")
+
+
+def as_list(value):
+    """A tuple (from a Python caller) as a list, as JSON gives it; anything else as it is, for the checks to name."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to a config
 
 
 __all__ = ["UNetConfig"]

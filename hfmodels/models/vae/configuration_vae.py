@@ -28,7 +28,7 @@ class VAEConfig(PreTrainedConfig):
     beta: float = 1.0
 
     def __post_init__(self, **kwargs):
-        self.hidden_sizes = list(self.hidden_sizes)
+        self.hidden_sizes = as_list(self.hidden_sizes)
         super().__post_init__(**kwargs)
         self._validate()
 
@@ -36,18 +36,30 @@ class VAEConfig(PreTrainedConfig):
         def fail(field: str, value, allowed: str):
             raise ValueError(f"{type(self).__name__}.{field}={value!r} is invalid: {allowed}.")
 
-        if not isinstance(self.num_channels, int) or self.num_channels not in (1, 3):
+        if not is_int(self.num_channels) or self.num_channels not in (1, 3):
             fail("num_channels", self.num_channels, "must be 1 (grayscale) or 3 (RGB)")
-        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
+        if not isinstance(self.hidden_sizes, list) or not self.hidden_sizes or any(
+            not is_int(h) or h < 1 for h in self.hidden_sizes
+        ):
             fail("hidden_sizes", self.hidden_sizes, "must be a non-empty list of positive integers")
         reduction = 2 ** len(self.hidden_sizes)
-        if not isinstance(self.image_size, int) or self.image_size < reduction or self.image_size % reduction:
+        if not is_int(self.image_size) or self.image_size < reduction or self.image_size % reduction:
             stages = len(self.hidden_sizes)
-            fail("image_size", self.image_size, f"must be a positive multiple of {reduction} for {stages} stages")
-        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            allowed = f"must be a positive multiple of {reduction} for the {stages} stages of hidden_sizes"
+            fail("image_size", self.image_size, f"{allowed}={self.hidden_sizes}")
+        if not is_int(self.latent_dim) or self.latent_dim < 1:
             fail("latent_dim", self.latent_dim, "must be a positive integer")
         if not isinstance(self.beta, (int, float)) or not self.beta >= 0:
             fail("beta", self.beta, "must be a number >= 0")
+
+
+def as_list(value):
+    """A tuple (from a Python caller) as a list, as JSON gives it; anything else as it is, for the checks to name."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to a config
 
 
 __all__ = ["VAEConfig"]
