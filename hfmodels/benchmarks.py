@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .testing import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 16  # the image-classifier benchmarks' batch
@@ -343,12 +344,6 @@ def data_pipeline(repeats: int, quick: bool) -> list[dict]:
 
 
 # 5. Scaling ----------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def training_samples_per_second(processes: int, steps: int) -> float:

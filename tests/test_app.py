@@ -3,7 +3,6 @@ and called through gradio_client and a real browser (Debian's Chromium driven by
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 from datasets import ClassLabel, Dataset
 from PIL import Image
 
+from hfmodels.testing import free_port
 from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, loopback_hub  # noqa: F401
 
 from .conftest import run_cli
@@ -23,12 +23,6 @@ from .model_tester import BLOCK_HFMODELS
 gradio_client = pytest.importorskip("gradio_client")  # installed by `make install` (the dev extra)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

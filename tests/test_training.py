@@ -4,7 +4,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from hfmodels.data import DataOptions, load_source, require_columns
+from hfmodels.testing import free_port
 
 from .conftest import REPO, run_cli
 
@@ -81,12 +81,6 @@ def test_resume_options_and_their_errors(tmp_path):
     assert not_a_checkpoint.returncode == 1 and "not a checkpoint folder" in not_a_checkpoint.stderr
     auto = run_cli("train", *TINY, "--max-steps", "2", "--output-dir", str(tmp_path / "b"), "--resume-from-checkpoint", "auto")
     assert auto.returncode == 0 and "no checkpoint" in auto.stderr and "starting fresh" in auto.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_processes_on_cpu_train_one_model(tmp_path):

@@ -41,9 +41,8 @@ class TextFamily(Family):
     def build(
         self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None
     ) -> tuple[GPTForCausalLM | GPTForSequenceClassification, PreTrainedTokenizerFast]:
-        texts = train_split["text"]
         if tokenizer is None:
-            processor = train_tokenizer(texts, overrides.get("vocab_size", DEFAULT_VOCAB_SIZE))
+            processor = train_tokenizer(train_split["text"], overrides.get("vocab_size", DEFAULT_VOCAB_SIZE))
         else:
             processor = load_tokenizer(tokenizer)
         vocab_size = overrides.get("vocab_size", len(processor))
