@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
 
 # Run in a subprocess: makes `import hfmodels` fail, so only the code saved beside the weights can be used.
@@ -108,10 +110,46 @@ class ModelTesterMixin:
             assert not type(model).__module__.startswith("hfmodels"), type(model).__module__
             with torch.no_grad():
                 torch.save(model(**torch.load("inputs.pt")).{self.output_name}, "outputs.pt")
+            # strict loading travels with the code: a weight the model has no place for is an error
+            from safetensors.torch import load_file, save_file
+            save_file({{**load_file("model/model.safetensors"), "stray.weight": torch.zeros(1)}}, "model/model.safetensors")
+            try:
+                transformers.{self.auto_class_name}.from_pretrained("model", trust_remote_code=True)
+            except ValueError as error:
+                assert "stray.weight" in str(error), error
+            else:
+                raise SystemExit("a folder with an unexpected weight loaded")
             """,
             cwd=tmp_path,
         )
         torch.testing.assert_close(torch.load(tmp_path / "outputs.pt"), self.outputs_of(model, inputs), rtol=0, atol=0)
+
+    def test_weights_that_do_not_fit_are_errors_listing_the_keys(self, tmp_path):
+        self.make_model().save_pretrained(tmp_path)
+        weights_file = tmp_path / "model.safetensors"
+        weights = load_file(weights_file)
+        last = sorted(weights)[-1]
+
+        def load_with(changed: dict[str, torch.Tensor], **options):
+            save_file(changed, weights_file)
+            return self.model_class.from_pretrained(tmp_path, **options)
+
+        without_last = {key: value for key, value in weights.items() if key != last}
+        with pytest.raises(ValueError, match=f"missing from the folder.*{re.escape(last)}"):
+            load_with(without_last)
+        load_with(without_last, strict=False)  # a new head on purpose
+        with pytest.raises(ValueError, match="in the folder but not in the model.*stray.weight"):
+            load_with({**weights, "stray.weight": torch.zeros(1)})
+        misshaped = {**weights, last: torch.zeros(weights[last].numel() + 1)}
+        with pytest.raises(ValueError, match=f"of another shape.*{re.escape(last)}"):
+            load_with(misshaped)
+        load_with(misshaped, ignore_mismatched_sizes=True)
+
+        weights_file.unlink()
+        torch.save(weights, tmp_path / "pytorch_model.bin")
+        with pytest.raises(OSError, match="only as pickle.*use_safetensors=False"):
+            self.model_class.from_pretrained(tmp_path)
+        self.model_class.from_pretrained(tmp_path, use_safetensors=False)  # a pickle the caller trusts
 
     def test_auto_classes_load_the_family(self, tmp_path):
         import transformers

@@ -83,16 +83,20 @@ def test_resume_options_and_their_errors(tmp_path):
     assert auto.returncode == 0 and "no checkpoint" in auto.stderr and "starting fresh" in auto.stderr
 
 
-def test_two_processes_on_cpu_train_one_model(tmp_path):
+def launch_two_processes(script: Path, *args: str) -> subprocess.CompletedProcess:
     """`accelerate launch` with the 2-process config (multi_gpu) on a CPU-only machine: a real 2-rank gloo group."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    two = tmp_path / "two"
-    launch = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
          str(REPO / "scripts" / "accelerate_configs" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
-         str(REPO / "scripts" / "train.py"), *TINY, "--max-steps", "40", "--output-dir", str(two)],
-        capture_output=True, text=True, env=env, timeout=600,
+         str(script), *args],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600,
     )
+
+
+def test_two_processes_on_cpu_train_one_model_and_resume_bit_identically_when_killed(tmp_path):
+    two = tmp_path / "two"
+    args = [*TINY, "--max-steps", "40", "--checkpoint-every", "20"]
+    launch = launch_two_processes(REPO / "scripts" / "train.py", *args, "--output-dir", str(two))
     assert launch.returncode == 0, launch.stderr[-3000:]
     info = json.loads((two / "run_info.json").read_text())
     assert info["num_processes"] == 2
@@ -106,6 +110,16 @@ def test_two_processes_on_cpu_train_one_model(tmp_path):
     assert two_results["num_samples"] == one_results["num_samples"] == 450  # gather_for_metrics: no sample twice
     assert abs(two_results["loss"] - one_results["loss"]) < 0.1 * one_results["loss"]
     assert abs(two_results["accuracy"] - one_results["accuracy"]) < 0.1
+
+    # both ranks killed right after the checkpoint of step 20, then resumed: the same weights as uninterrupted
+    interrupted = tmp_path / "interrupted"
+    killed = launch_two_processes(REPO / "tests" / "die_at.py", "checkpoint-20", *args, "--output-dir", str(interrupted))
+    assert killed.returncode != 0 and not (interrupted / "model.safetensors").exists()
+    resumed = launch_two_processes(REPO / "scripts" / "train.py", *args, "--output-dir", str(interrupted),
+                                   "--resume-from-checkpoint", "latest")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stderr
+    assert_same_weights(two / "model.safetensors", interrupted / "model.safetensors")
 
 
 def test_mlflow_tracking_records_the_run_and_a_loadable_model(tmp_path):

@@ -17,6 +17,7 @@ import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import PreTrainedConfig
 
+from ..atomic import write_atomically
 from ..data import EMBEDDED_DATASETS
 from .plots import LEARNING_CURVES, plot_learning_curves
 from ..training.run_folder import RunFolder, read_run
@@ -194,14 +195,14 @@ def write_card(run_dir: str | Path, repo_id: str | None = None, license: str | N
     The repo id and license default to those of the card already there."""
     run = read_run(run_dir)
     old = previous_card(run.path)
-    repo_id = repo_id or (old.data.model_name if old else None) or f"your-name/{run.path.resolve().name}"
+    repo_id = repo_id or (old.data.model_name if old else None) or f"your-name/{run.name}"
     license = license or (old.data.license if old else None)
     plot_learning_curves(run.training_log, run.path / LEARNING_CURVES)
     text = str(render_card(run, repo_id, license))
     if old is not None:
         text = merge_kept_sections(text, (run.path / "README.md").read_text())
     readme = run.path / "README.md"
-    readme.write_text(text)
+    write_atomically(readme, text)
     return readme
 
 

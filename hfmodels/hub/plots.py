@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure  # a bare Figure renders with Agg: no pyplot, no display needed
+
+from ..atomic import write_atomically
 
 LEARNING_CURVES = "learning_curves.png"
 NOT_METRICS = ("eval_loss", "eval_num_samples")
@@ -32,5 +35,7 @@ def plot_learning_curves(training_log: list[dict[str, Any]], path: Path) -> bool
     metric_axes.set(xlabel="step", title="Validation metrics")
     if metric_names:
         metric_axes.legend()
-    figure.savefig(path)
+    image = io.BytesIO()
+    figure.savefig(image, format="png")
+    write_atomically(path, image.getvalue())
     return True

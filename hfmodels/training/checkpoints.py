@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,12 +16,17 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import load
+from accelerate.utils.constants import RNG_STATE_NAME
 from safetensors.torch import load_file, save_file
+
+from ..atomic import put_in_place
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
 BEST_WEIGHTS_FILE = "best_model.safetensors"
+MANIFEST = "files"  # in STATE_FILE: the size of every file of the checkpoint
 
 
 @dataclass
@@ -57,12 +61,14 @@ def save_checkpoint(
         temporary.mkdir(parents=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(temporary))
+    accelerator.wait_for_everyone()  # every process's random states are written
     if accelerator.is_main_process:
         if best_weights is not None:
             save_file(best_weights, temporary / BEST_WEIGHTS_FILE)
-        (temporary / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(temporary, final)
+        sizes = {file.name: file.stat().st_size for file in sorted(temporary.iterdir())}
+        (temporary / STATE_FILE).write_text(json.dumps({**asdict(state), MANIFEST: sizes}, indent=2))
+        put_in_place(temporary, final)
+        shutil.rmtree(temporary, ignore_errors=True)  # a checkpoint of the same step saved before
         for old in sorted((p for p in folder.iterdir() if is_checkpoint(p)), key=checkpoint_step)[:-keep]:
             shutil.rmtree(old)
         logger.info("saved checkpoint %s", final)
@@ -94,7 +100,31 @@ def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
 
 def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
     """Restores model, optimizer, scheduler and RNG states; returns the loop state and the best weights."""
-    accelerator.load_state(str(path))
-    state = TrainState(**json.loads((path / STATE_FILE).read_text()))
+    saved = json.loads((path / STATE_FILE).read_text())
+    check_files(path, saved.pop(MANIFEST), accelerator.process_index)
+    try:
+        accelerator.load_state(str(path))
+    except Exception as error:  # pickle files are read with torch's weights-only unpickler: no code runs
+        raise ValueError(f"checkpoint {path} cannot be loaded: {type(error).__name__}: {first_line(error)}") from error
     best_file = path / BEST_WEIGHTS_FILE
-    return state, load_file(best_file) if best_file.is_file() else None
+    return TrainState(**saved), load_file(best_file) if best_file.is_file() else None
+
+
+def check_files(path: Path, sizes: dict[str, int], process_index: int) -> None:
+    """Every file the checkpoint was saved with is there, whole. The random states are loaded once here because
+    accelerate, failing to load them, would only log it and resume with other random numbers."""
+    for name, size in sizes.items():
+        file = path / name
+        if not file.is_file():
+            raise ValueError(f"checkpoint {path} is incomplete: {name} is missing")
+        if file.stat().st_size != size:
+            raise ValueError(f"checkpoint {path}: {name} is damaged: {file.stat().st_size} bytes, {size} when saved")
+    random_states = path / f"{RNG_STATE_NAME}_{process_index}.pkl"
+    try:
+        load(random_states)  # accelerate's weights-only load, as load_state uses
+    except Exception as error:
+        raise ValueError(f"checkpoint {path}: {random_states.name} cannot be loaded: {first_line(error)}") from error
+
+
+def first_line(error: Exception) -> str:
+    return str(error).strip().split("\n")[0]

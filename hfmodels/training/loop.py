@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from ..atomic import STAGING_PREFIX, replaced_folder
 from ..data import load_source, load_streaming, require_columns, split_sizes, with_validation_split
 from ..families import Family, get_family
 from ..families.base import held_out_split
@@ -273,23 +274,24 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
     samples_per_process = accelerator.gather(torch.tensor([samples_seen], device=accelerator.device)).tolist()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        unwrapped.save_pretrained(output_dir, save_function=accelerator.save)
-        processor.save_pretrained(output_dir)
-        write_json(output_dir / "eval_results.json", eval_results)
-        resolved = {"dataset": dataset_name, "output_dir": str(output_dir), "learning_rate": learning_rate,
-                    "epochs": epochs, "max_steps": max_steps}
-        write_json(output_dir / "training_args.json", {**args.to_dict(), **resolved})
-        write_json(output_dir / "training_log.json", state.log_history)
-        family.write_artifacts(unwrapped, processor, data, output_dir)
-        info = run_info(accelerator, args, time.time() - started)
-        info["samples_per_process"] = samples_per_process
-        info["resumed_from"] = str(resume_path) if resume_path else None
-        info["tracker_runs"] = tracker_runs
-        write_json(output_dir / "run_info.json", info)
+        # the new version of the run folder replaces the old in one rename: a kill leaves one or the other
+        with replaced_folder(output_dir, keep=run_history(output_dir)) as staging:
+            unwrapped.save_pretrained(staging, save_function=accelerator.save)
+            processor.save_pretrained(staging)
+            write_json(staging / "eval_results.json", eval_results)
+            resolved = {"dataset": dataset_name, "output_dir": str(output_dir), "learning_rate": learning_rate,
+                        "epochs": epochs, "max_steps": max_steps}
+            write_json(staging / "training_args.json", {**args.to_dict(), **resolved})
+            write_json(staging / "training_log.json", state.log_history)
+            family.write_artifacts(unwrapped, processor, data, staging)
+            info = run_info(accelerator, args, time.time() - started)
+            info["samples_per_process"] = samples_per_process
+            info["resumed_from"] = str(resume_path) if resume_path else None
+            info["tracker_runs"] = tracker_runs
+            write_json(staging / "run_info.json", info)
+            if after_save is not None:
+                after_save(staging)
         accelerator.log({f"test/{k}": v for k, v in eval_results["metrics"].items()}, step=state.step)
-        if after_save is not None:
-            after_save(output_dir)
         finish_tracking(accelerator, output_dir, family)
         logger.info(
             "done in %.1fs: best epoch %d (validation %s=%.4f); %s on %s; model in %s",
@@ -299,6 +301,16 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return {"output_dir": str(output_dir), **eval_results}
+
+
+def run_history(output_dir: Path) -> tuple[str, ...]:
+    """What the new version of a run folder carries over from the old: its folders (checkpoints, tracker logs),
+    the MLflow store and the card (whose hand-written sections the new card keeps). The old model's files, records
+    and pictures are replaced."""
+    if not output_dir.is_dir():
+        return ()
+    return tuple(entry.name for entry in output_dir.iterdir()
+                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX)) or entry.name in ("README.md", "mlflow.db"))
 
 
 def run_info(accelerator: Accelerator, args: TrainingArguments, wall_time: float) -> dict[str, Any]:

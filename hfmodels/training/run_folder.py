@@ -37,6 +37,11 @@ class RunFolder:
     training_log: list[dict[str, Any]]
     samples: list[dict[str, str]]  # a generative model's outputs for fixed prompts, when it wrote them
 
+    @property
+    def name(self) -> str:
+        """The run's name: that of the folder training wrote it to (it may be read from its staging folder)."""
+        return Path(self.training_args.get("output_dir") or ".").name or self.path.resolve().name
+
     def weight_files(self) -> list[str]:
         index = self.path / "model.safetensors.index.json"
         if index.is_file():

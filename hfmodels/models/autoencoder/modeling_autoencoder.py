@@ -9,6 +9,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_autoencoder import AutoencoderConfig
+from .loading import StrictLoadingMixin
 
 
 @dataclass
@@ -97,7 +98,7 @@ def check_targets(labels: torch.Tensor, pixel_values: torch.Tensor) -> None:
 # End of the copied code.
 
 
-class AutoencoderPreTrainedModel(PreTrainedModel):
+class AutoencoderPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = AutoencoderConfig
     config: AutoencoderConfig
     base_model_prefix = "autoencoder"

@@ -11,6 +11,7 @@ from transformers.dynamic_module_utils import custom_object_save
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_fusion import ENCODERS, FusionConfig, feature_size, remote_class
+from .loading import StrictLoadingMixin
 
 ENCODER_MODULES = {"vision_config": "vision_model", "text_config": "text_model"}
 
@@ -52,7 +53,7 @@ def pooled_features(outputs, attention_mask: torch.Tensor | None = None) -> torc
     return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
-class FusionPreTrainedModel(PreTrainedModel):
+class FusionPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = FusionConfig
     config: FusionConfig
     base_model_prefix = "fusion"

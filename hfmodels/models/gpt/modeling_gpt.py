@@ -21,6 +21,7 @@ from transformers.modeling_outputs import (
 )
 
 from .configuration_gpt import GPTConfig
+from .loading import StrictLoadingMixin
 
 
 class GPTRMSNorm(nn.Module):
@@ -148,7 +149,7 @@ class GPTBlock(GradientCheckpointingLayer):
         return hidden_states + self.dropout(self.mlp(self.mlp_norm(hidden_states)))
 
 
-class GPTPreTrainedModel(PreTrainedModel):
+class GPTPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = GPTConfig
     config: GPTConfig
     base_model_prefix = "transformer"

@@ -10,6 +10,7 @@ from transformers.modeling_outputs import (
 )
 
 from .configuration_image_classifier import ImageClassifierConfig
+from .loading import StrictLoadingMixin
 
 
 class ConvNormAct(nn.Sequential):
@@ -44,7 +45,7 @@ class ResidualBlock(nn.Module):
         return self.activation(self.convs(hidden_states) + self.shortcut(hidden_states))
 
 
-class ImageClassifierPreTrainedModel(PreTrainedModel):
+class ImageClassifierPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = ImageClassifierConfig
     config: ImageClassifierConfig
     base_model_prefix = "image_classifier"

@@ -9,6 +9,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithNoAttention, SemanticSegmenterOutput
 
 from .configuration_segmentation import UNetConfig
+from .loading import StrictLoadingMixin
 
 
 def make_norm(norm: str, channels: int) -> nn.Module:
@@ -33,7 +34,7 @@ class DoubleConv(nn.Sequential):
         super().__init__(*layers)
 
 
-class UNetPreTrainedModel(PreTrainedModel):
+class UNetPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = UNetConfig
     config: UNetConfig
     base_model_prefix = "unet"

@@ -9,6 +9,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_vae import VAEConfig
+from .loading import StrictLoadingMixin
 
 # log-variances are clamped to this range before exponentiating, as in diffusers' DiagonalGaussianDistribution
 LOG_VAR_RANGE = (-30.0, 20.0)
@@ -109,7 +110,7 @@ def check_targets(labels: torch.Tensor, pixel_values: torch.Tensor) -> None:
 # End of the copied code.
 
 
-class VAEPreTrainedModel(PreTrainedModel):
+class VAEPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = VAEConfig
     config: VAEConfig
     base_model_prefix = "vae"
