@@ -1,17 +1,13 @@
-import inspect
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from transformers import pipeline
 
-from hfmodels import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel, ImageClassifierImageProcessor
+from hfmodels import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel
 from hfmodels.data import load_source, with_validation_split
 from hfmodels.families.autoencoder import AutoencoderFamily
 from hfmodels.metrics import load_metric
-from hfmodels.models.autoencoder import image_processing_autoencoder
-from hfmodels.models.image_classifier import image_processing_image_classifier
 from hfmodels.training import TrainingArguments, train
 from hfmodels.training.evaluation import evaluate_saved
 
@@ -88,17 +84,6 @@ class TestImageProcessor:
         for image in (Image.fromarray(gray, mode="L"), Image.fromarray(gray, mode="L").convert("RGB")):
             pixel_values = processor(image, return_tensors="pt")["pixel_values"]
             np.testing.assert_allclose(pixel_values[0, 0].numpy(), gray / 255, atol=1e-6)
-
-    def test_is_a_faithful_copy_of_the_image_classifiers(self):
-        """The model folder cannot import the image classifier's; this keeps the copy from drifting."""
-        for name in ("add_channel_axis", "convert_channels"):
-            assert inspect.getsource(getattr(image_processing_autoencoder, name)) == inspect.getsource(
-                getattr(image_processing_image_classifier, name)
-            )
-        for method in ("_prepare_images_structure", "process_image"):
-            assert inspect.getsource(getattr(AutoencoderImageProcessor, method)) == inspect.getsource(
-                getattr(ImageClassifierImageProcessor, method)
-            )
 
 
 class TestImageMetrics:

@@ -7,6 +7,7 @@ from PIL import Image
 
 from hfmodels import ImageClassifierConfig, ImageClassifierForImageClassification, ImageClassifierImageProcessor
 from hfmodels.data.digits import digits_pixels
+from hfmodels.training.run_folder import read_run
 
 from .model_tester import ModelTesterMixin, run_without_hfmodels
 
@@ -107,6 +108,11 @@ def test_digits_classifier_beats_the_accuracy_threshold(trained_digits_classifie
 
 def test_saved_classifier_runs_without_hfmodels(trained_digits_classifier, tmp_path):
     """AutoModel/AutoImageProcessor with remote code and the pipeline, in a process that cannot import hfmodels."""
+    # the code beside the weights is the run's to push: with the files the family's files import
+    code_files = read_run(trained_digits_classifier).code_files()
+    for name in ("modeling_image_classifier.py", "loading.py", "image_processing_image_classifier.py",
+                 "image_processing_base.py"):
+        assert name in code_files and not (trained_digits_classifier / name).is_symlink(), (name, code_files)
     images, labels = digits_pixels()
     sample = list(range(0, 1797, 97))  # a spread of digits images
     np.save(tmp_path / "images.npy", images[sample])

@@ -1,4 +1,3 @@
-import inspect
 import json
 
 import numpy as np
@@ -7,14 +6,12 @@ import torch
 from PIL import Image
 from transformers import pipeline
 
-from hfmodels import ImageClassifierImageProcessor, UNetConfig, UNetForSemanticSegmentation, UNetImageProcessor, UNetModel
+from hfmodels import UNetConfig, UNetForSemanticSegmentation, UNetImageProcessor, UNetModel
 from hfmodels.data import load_source
 from hfmodels.data.segmentation import load_mask_folder
 from hfmodels.data.shapes import SHAPE_CLASSES, generate_shapes
 from hfmodels.families.segmentation import SegmentationFamily, augment
 from hfmodels.metrics import load_metric
-from hfmodels.models.image_classifier import image_processing_image_classifier
-from hfmodels.models.segmentation import image_processing_segmentation
 from hfmodels.training import TrainingArguments, train
 from hfmodels.training.evaluation import evaluate_saved
 
@@ -129,17 +126,6 @@ class TestImageProcessor:
         )
         assert masks[0].shape == (6, 10)
         assert (masks[0][:, :4] == 0).all() and (masks[0][:, 6:] == 2).all()  # bilinear: the middle blends
-
-    def test_is_a_faithful_copy_of_the_image_classifiers(self):
-        """The model folder cannot import the image classifier's; this keeps the copy from drifting."""
-        for name in ("add_channel_axis", "convert_channels"):
-            assert inspect.getsource(getattr(image_processing_segmentation, name)) == inspect.getsource(
-                getattr(image_processing_image_classifier, name)
-            )
-        for method in ("_prepare_images_structure", "process_image"):
-            assert inspect.getsource(getattr(UNetImageProcessor, method)) == inspect.getsource(
-                getattr(ImageClassifierImageProcessor, method)
-            )
 
 
 class TestMeanIoU:

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from hfmodels import AutoencoderImageProcessor, VAEConfig, VAEImageProcessor, VAEModel
-from hfmodels.models.autoencoder import image_processing_autoencoder, modeling_autoencoder
-from hfmodels.models.vae import image_processing_vae, modeling_vae
+from hfmodels import VAEConfig, VAEImageProcessor, VAEModel
+from hfmodels.models.autoencoder import modeling_autoencoder
+from hfmodels.models.vae import modeling_vae
 from hfmodels.training import TrainingArguments, train
 from hfmodels.training.evaluation import load_trained
 
@@ -111,15 +111,16 @@ def test_copied_code_matches_its_source():
     """A model folder cannot import another; the VAE's copies of the autoencoder's code must not drift."""
     for name in ("ConvEncoder", "ConvDecoder", "check_pixel_values", "check_latents", "check_targets"):
         assert inspect.getsource(getattr(modeling_vae, name)) == inspect.getsource(getattr(modeling_autoencoder, name))
-    for name in ("add_channel_axis", "convert_channels"):
-        assert inspect.getsource(getattr(image_processing_vae, name)) == inspect.getsource(
-            getattr(image_processing_autoencoder, name)
-        )
-    for method in ("_prepare_images_structure", "process_image"):
-        assert inspect.getsource(getattr(VAEImageProcessor, method)) == inspect.getsource(
-            getattr(AutoencoderImageProcessor, method)
-        )
-    assert VAEImageProcessor.do_normalize is False
+
+
+def test_image_processor_rescales_to_zero_one_without_normalising():
+    """The range the decoder's sigmoid produces, as the autoencoder's processor gives it."""
+    processor = VAEImageProcessor()
+    assert processor.do_normalize is False and processor.num_channels == 1
+    gray = (np.arange(64, dtype=np.uint8).reshape(8, 8) * 4).astype(np.uint8)
+    for image in (Image.fromarray(gray, mode="L"), Image.fromarray(gray, mode="L").convert("RGB")):
+        pixel_values = processor(image, return_tensors="pt")["pixel_values"]
+        np.testing.assert_allclose(pixel_values[0, 0].numpy(), gray / 255, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
