@@ -5,15 +5,18 @@ import json
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import torch
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
+from huggingface_hub.utils import http_backoff
 
-from hfmodels.hub import CardCheckError, NotAModelError, PushError, push_run
+from hfmodels.hub import CardCheckError, NotAModelError, PushError, push_run, write_card
 from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, client_env, loopback_hub  # noqa: F401
+from hfmodels.testing.hub import STAGE_PATHS
 from hfmodels.training import TrainingArguments, train
 
 from .model_tester import run_without_hfmodels
@@ -22,7 +25,8 @@ REPO_ID = f"{TEST_USER}/digits-classifier"
 TINY = ["hidden_sizes=[8,8]", "depths=[1,1]"]
 RUN_FILES = {
     "config.json", "model.safetensors", "configuration_image_classifier.py", "modeling_image_classifier.py",
-    "image_processing_image_classifier.py", "preprocessor_config.json", "README.md", "learning_curves.png",
+    "image_processing_image_classifier.py", "image_processing_base.py", "loading.py", "preprocessor_config.json",
+    "README.md", "learning_curves.png",
     "confusion_matrix.png",
     "eval_results.json", "training_args.json", "run_info.json", "training_log.json",
 }
@@ -39,6 +43,56 @@ def trained_run(tmp_path_factory) -> Path:
 def run_dir(trained_run, tmp_path) -> Path:
     """A copy of the trained run that a test may change (a push writes the card and plots into it)."""
     return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+@pytest.fixture(scope="module")
+def carded_run(trained_run, tmp_path_factory) -> Path:
+    """The trained run with its card and plots written once (rendering the plots is most of a push's time)."""
+    output_dir = Path(shutil.copytree(trained_run, tmp_path_factory.mktemp("hub") / "carded"))
+    write_card(output_dir, REPO_ID)
+    return output_dir
+
+
+# Hub faults: short timeouts and waits, so a push that retries 3 times and gives up takes at most 2 s. A request
+# that times out is held until the client hangs up (HELD is only the limit).
+CLIENT_TIMEOUT, HELD, FIRST_WAIT, RETRIES = 0.4, 5.0, 0.05, 3
+WAITS = [FIRST_WAIT * 2**i for i in range(RETRIES)]  # 0.05, 0.1, 0.2 s: both hfmodels' backoff and the client's
+
+
+@pytest.fixture
+def fast_faults(monkeypatch):
+    """hfmodels' timeout and backoff from its environment variables; huggingface_hub's own backoff (preupload, LFS)
+    from its defaults, which have no other setting."""
+    monkeypatch.setenv("HFMODELS_HUB_TIMEOUT", str(CLIENT_TIMEOUT))
+    monkeypatch.setenv("HFMODELS_HUB_RETRIES", str(RETRIES))
+    monkeypatch.setenv("HFMODELS_HUB_RETRY_WAIT", str(FIRST_WAIT))
+    monkeypatch.setitem(http_backoff.__kwdefaults__, "max_retries", RETRIES)
+    monkeypatch.setitem(http_backoff.__kwdefaults__, "base_wait_time", FIRST_WAIT)
+    monkeypatch.setitem(http_backoff.__kwdefaults__, "max_wait_time", FIRST_WAIT * 8)
+
+
+@pytest.fixture
+def quick_run(carded_run, tmp_path, monkeypatch, fast_faults) -> Path:
+    """A copy of the carded run whose pushes keep its card as it is (not rendered again)."""
+    monkeypatch.setattr("hfmodels.hub.push.write_card", lambda *args, **kwargs: None)
+    return Path(shutil.copytree(carded_run, tmp_path / "run"))
+
+
+@pytest.fixture
+def pushed(loopback_hub, quick_run, monkeypatch) -> Path:
+    """The quick run pushed once to `REPO_ID`, then its README changed: a second push uploads that one file, and
+    through git LFS (the client's Xet off), so each stage of an upload happens. The hub's records are cleared: they
+    hold the second push's requests only."""
+    push_run(quick_run, REPO_ID, token=TEST_TOKEN)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    loopback_hub.lfs_threshold = 1  # the files stored inline are "unchanged" for LFS too: same sha256
+    readme = quick_run / "README.md"
+    keep = "<!-- hfmodels:keep notes -->"
+    readme.write_text(readme.read_text().replace(keep, f"{keep}Retrained."))
+    loopback_hub.requests.clear()
+    loopback_hub.log.clear()
+    loopback_hub.uploaded.clear()
+    return quick_run
 
 
 def hfmodels_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -142,20 +196,161 @@ def test_large_files_travel_through_git_lfs_when_xet_is_off(loopback_hub, run_di
     assert Path(api.hf_hub_download(REPO_ID, "model.safetensors", cache_dir=tmp_path / "cache")).read_bytes() == weights
 
 
-def test_a_transient_server_error_is_retried(loopback_hub, run_dir):
+def test_a_transient_server_error_is_retried(loopback_hub, quick_run):
     loopback_hub.fail("/preupload/", status=500, times=1)
-    push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+    push_run(quick_run, REPO_ID, token=TEST_TOKEN)
     preuploads = [status for method, path, status in loopback_hub.requests if "/preupload/" in path]
     assert preuploads == [500, 200]
     assert len(loopback_hub.commits(REPO_ID)) == 2
 
 
-def test_a_persistent_server_error_is_a_clear_message_and_no_commit(loopback_hub, run_dir):
+def test_a_persistent_server_error_is_a_clear_message_and_no_commit(loopback_hub, quick_run):
+    """The first push of a repo fails at the commit: the repo was created (by the Hub, with its initial commit) and
+    has no other commit."""
     loopback_hub.fail("/commit/", status=500, times=100)
     with pytest.raises(PushError, match="nothing was committed") as error:
-        push_run(run_dir, REPO_ID, token=TEST_TOKEN)
+        push_run(quick_run, REPO_ID, token=TEST_TOKEN)
     assert REPO_ID in str(error.value) and "500" in str(error.value)
     assert [c.title for c in loopback_hub.commits(REPO_ID)] == ["initial commit"]
+
+
+FAULTS = {  # how to inject each, and the words of the message that says what happened
+    "500": ({"status": 500}, "HTTP 500"),
+    "timeout": ({"status": None, "delay": HELD, "drop": True},
+                f"no answer within {CLIENT_TIMEOUT:g} s (HFMODELS_HUB_TIMEOUT)"),
+    "401": ({"status": 401}, "the Hub rejected the token (401"),
+    "403": ({"status": 403}, "the token is not allowed to write there (403"),
+}
+STEPS = {"preupload": "preupload", "lfs-batch": "LFS batch", "lfs-upload": "LFS upload", "commit": "commit"}
+
+
+@pytest.mark.parametrize("stage", list(STAGE_PATHS))
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_hub_fault_at_any_stage_is_retried_only_when_transient_and_leaves_the_previous_revision(
+    loopback_hub, pushed, fault, stage, caplog
+):
+    """Push once, change the card, push again into a Hub that fails one stage of every attempt: 500s and timeouts
+    are tried 1 + 3 times with growing waits (by huggingface_hub for preupload and LFS, by hfmodels for the commit),
+    401 and 403 once; the message is one line naming the repo, the step and what to do, never the token; the repo
+    shows the first push."""
+    before = (loopback_hub.commits(REPO_ID), loopback_hub.files(REPO_ID))
+    inject, words = FAULTS[fault]
+    loopback_hub.fail(STAGE_PATHS[stage], times=100, **inject)
+    with pytest.raises(PushError) as error:
+        push_run(pushed, REPO_ID, token=TEST_TOKEN)
+    loopback_hub.wait_idle()  # the held requests are over too
+
+    message = str(error.value)
+    assert "\n" not in message and TEST_TOKEN not in message and TEST_TOKEN not in caplog.text
+    assert f"{REPO_ID} failed at the {STEPS[stage]} step: " in message
+    if fault in ("401", "403") and stage == "lfs-upload":  # the upload link's fault, not the token's
+        assert f"refused the upload link (HTTP {fault}" in message and "not retried, nothing was committed" in message
+    elif fault in ("401", "403"):
+        assert words in message and "write access" in message and "not retried, nothing was committed" in message
+    else:
+        assert f"step: {words}, still after retrying with backoff; nothing was committed" in message
+        assert "try again later" in message
+    assert (loopback_hub.commits(REPO_ID), loopback_hub.files(REPO_ID)) == before
+
+    tries = loopback_hub.log_for(STAGE_PATHS[stage])
+    status = {"500": 500, "timeout": None, "401": 401, "403": 403}[fault]
+    if fault in ("401", "403"):  # once, and nothing after it: no retry, no later stage
+        assert [entry.status for entry in tries] == [status]
+        assert loopback_hub.log[-1] == tries[0]
+    else:  # 1 + 3 tries, and between them waits that double
+        assert [entry.status for entry in tries] == [status] * (1 + RETRIES)
+        gaps = [later.arrived - earlier.arrived for earlier, later in pairwise(tries)]
+        if fault == "500":  # from each answer to the next try: at least the wait
+            idle = [later.arrived - (earlier.arrived + earlier.seconds) for earlier, later in pairwise(tries)]
+            assert all(pause >= wait for pause, wait in zip(idle, WAITS)), (idle, WAITS)
+        else:  # the client waited CLIENT_TIMEOUT for each answer, then the wait (less how late the hub saw a try)
+            assert all(gap >= CLIENT_TIMEOUT + wait - 0.05 for gap, wait in zip(gaps, WAITS)), (gaps, WAITS)
+        assert gaps[-1] > gaps[0], gaps
+
+
+def test_a_commit_that_times_out_but_lands_late_is_not_made_twice(loopback_hub, pushed):
+    """The Hub takes longer than the client waits but applies the commit: the retry, pinned to the branch head the
+    push started from, and the late commit cannot both land."""
+    first = loopback_hub.commits(REPO_ID)
+    loopback_hub.fail(STAGE_PATHS["commit"], status=None, delay=2 * CLIENT_TIMEOUT, times=1)  # slow, not dropped
+    commit = push_run(pushed, REPO_ID, token=TEST_TOKEN)
+    loopback_hub.wait_idle()  # the slow request has been answered
+    history = loopback_hub.commits(REPO_ID)
+    assert [c.oid for c in history] == [commit.oid] + [c.oid for c in first]
+    assert b"Retrained." in loopback_hub.files(REPO_ID)["README.md"]
+    assert sorted(entry.status for entry in loopback_hub.log_for("/commit/")) == [200, 412]
+
+
+def test_a_reset_connection_is_retried(loopback_hub, pushed):
+    first = loopback_hub.commits(REPO_ID)
+    loopback_hub.fail(STAGE_PATHS["lfs-upload"], status=None, drop=True)  # closed at once, no answer
+    loopback_hub.fail(STAGE_PATHS["commit"], status=None, drop=True)
+    commit = push_run(pushed, REPO_ID, token=TEST_TOKEN)
+    assert [c.oid for c in loopback_hub.commits(REPO_ID)] == [commit.oid] + [c.oid for c in first]
+    assert [entry.status for entry in loopback_hub.log_for(STAGE_PATHS["lfs-upload"])] == [None, 200]
+    assert [entry.status for entry in loopback_hub.log_for(STAGE_PATHS["commit"])] == [None, 200]
+
+
+def test_a_transient_commit_fault_is_retried_into_one_commit(loopback_hub, pushed):
+    first = loopback_hub.commits(REPO_ID)
+    loopback_hub.fail(STAGE_PATHS["commit"], status=503, times=2)
+    commit = push_run(pushed, REPO_ID, token=TEST_TOKEN)
+    assert [c.oid for c in loopback_hub.commits(REPO_ID)] == [commit.oid] + [c.oid for c in first]
+    assert [entry.status for entry in loopback_hub.log_for("/commit/")] == [503, 503, 200]
+
+
+def test_a_pull_request_commit_is_not_retried(loopback_hub, pushed):
+    """A commit that opens a pull request and gets a gateway's error may have opened it: a retry could open another."""
+    loopback_hub.fail(STAGE_PATHS["commit"], status=503, times=100)
+    with pytest.raises(PushError, match=r"commit step: HTTP 503; not retried: a pull request may have been opened"):
+        push_run(pushed, REPO_ID, token=TEST_TOKEN, create_pr=True)
+    assert [entry.status for entry in loopback_hub.log_for(STAGE_PATHS["commit"])] == [503]
+
+
+@pytest.mark.parametrize("name, value", [("HFMODELS_HUB_TIMEOUT", "0"), ("HFMODELS_HUB_RETRY_WAIT", "soon"),
+                                         ("HFMODELS_HUB_RETRIES", "-1")])
+def test_a_bad_timeout_or_retry_setting_is_refused_before_any_request(loopback_hub, quick_run, monkeypatch, name,
+                                                                      value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(PushError, match=f"{name}='{value}' is not a"):
+        push_run(quick_run, REPO_ID, token=TEST_TOKEN)
+    assert loopback_hub.requests == []
+
+
+def test_a_token_without_write_access_creates_no_repo(loopback_hub, quick_run):
+    loopback_hub.fail("/api/repos/create", status=403)
+    with pytest.raises(PushError, match=f"{REPO_ID} failed at the create repo step: the token is not allowed to write"):
+        push_run(quick_run, REPO_ID, token=TEST_TOKEN)
+    assert loopback_hub.repos == {}
+    assert [status for method, path, status in loopback_hub.requests if "/api/repos/create" in path] == [403]
+
+
+def test_cli_push_into_a_failing_hub_exits_1_with_one_line(loopback_hub, pushed, capsys, monkeypatch):
+    from hfmodels.cli import main
+
+    monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
+    loopback_hub.fail(STAGE_PATHS["commit"], status=500, times=100)
+    assert main(["push", str(pushed), REPO_ID]) == 1
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if line.startswith("hfmodels push: error:")]
+    assert f"{REPO_ID} failed at the commit step: HTTP 500" in line and "Traceback" not in err and TEST_TOKEN not in err
+
+
+def test_a_space_push_retries_and_fails_like_a_model_push(loopback_hub, tmp_path, fast_faults):
+    from hfmodels.app.space import push_space
+
+    space, space_id = tmp_path / "space", f"{TEST_USER}/demo"
+    space.mkdir()
+    (space / "app.py").write_text("print('demo')\n")
+    loopback_hub.fail(STAGE_PATHS["commit"], status=502, times=1)
+    push_space(space, space_id, token=TEST_TOKEN)
+    before = loopback_hub.commits(space_id, repo_type="space")
+    (space / "app.py").write_text("print('demo 2')\n")
+    loopback_hub.fail(STAGE_PATHS["commit"], status=403, times=1)
+    with pytest.raises(PushError, match=f"spaces/{space_id} failed at the commit step: the token is not allowed"):
+        push_space(space, space_id, token=TEST_TOKEN)
+    assert loopback_hub.commits(space_id, repo_type="space") == before
+    assert [entry.status for entry in loopback_hub.log_for("/commit/")] == [502, 200, 403]
 
 
 @pytest.mark.parametrize("repo_id", ["no-namespace", "a/b/c", "tester/has space", "tester/-dash", ""])

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 import transformers
-from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
+from huggingface_hub import CommitInfo, HfApi
 
+from ..atomic import replaced_folder
 from .server import family_name, resolve_model, write_examples
 
 VIEWS_FILE = Path(__file__).with_name("views.py")
@@ -66,37 +67,41 @@ def export_space(model: str | Path, out_dir: str | Path, model_repo: str | None 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not empty; export into a new folder")
-    (out / "model").mkdir(parents=True, exist_ok=True)
-    for file in sorted(model_dir.iterdir()):
-        if file.is_file() and file.suffix in MODEL_SUFFIXES and file.name not in RUN_RECORDS:
-            shutil.copy2(file, out / "model" / file.name)
-    shutil.copy2(VIEWS_FILE, out / f"{VIEWS_MODULE}.py")
-    write_examples(model_dir, out / "examples")
     title = model_repo.split("/")[-1] if model_repo else model_dir.resolve().name
-    (out / "app.py").write_text(APP_TEMPLATE.format(title=title, family=family, module=VIEWS_MODULE))
-    (out / "requirements.txt").write_text(
-        f"torch=={torch.__version__.split('+')[0]}\ntransformers=={transformers.__version__}\n"
-        f"gradio=={gradio.__version__}\nnumpy\npillow\n"
-    )
-    (out / "README.md").write_text(README_TEMPLATE.format(
-        title=title, gradio_version=gradio.__version__, family=family,
-        models=f"models:\n- {model_repo}\n" if model_repo else "",
-        model_link=f"[{model_repo}](https://huggingface.co/{model_repo})" if model_repo else f"`{title}`",
-    ))
+    with replaced_folder(out) as staging:  # the Space whole, or (a failed export) nothing
+        (staging / "model").mkdir()
+        for file in sorted(model_dir.iterdir()):
+            if file.is_file() and file.suffix in MODEL_SUFFIXES and file.name not in RUN_RECORDS:
+                shutil.copy2(file, staging / "model" / file.name)
+        shutil.copy2(VIEWS_FILE, staging / f"{VIEWS_MODULE}.py")
+        write_examples(model_dir, staging / "examples")
+        (staging / "app.py").write_text(APP_TEMPLATE.format(title=title, family=family, module=VIEWS_MODULE))
+        (staging / "requirements.txt").write_text(
+            f"torch=={torch.__version__.split('+')[0]}\ntransformers=={transformers.__version__}\n"
+            f"gradio=={gradio.__version__}\nnumpy\npillow\n"
+        )
+        (staging / "README.md").write_text(README_TEMPLATE.format(
+            title=title, gradio_version=gradio.__version__, family=family,
+            models=f"models:\n- {model_repo}\n" if model_repo else "",
+            model_link=f"[{model_repo}](https://huggingface.co/{model_repo})" if model_repo else f"`{title}`",
+        ))
     return out
 
 
 def push_space(folder: str | Path, space_id: str, private: bool = False, token: str | None = None) -> CommitInfo:
-    """Creates the Space `space_id` (a Gradio Space; kept when it exists) and uploads `folder` in one commit."""
+    """Creates the Space `space_id` (a Gradio Space; kept when it exists) and uploads `folder` in one commit, with the
+    timeouts and retries of a model push (hfmodels.hub.push); a push that fails raises PushError (a ValueError)."""
+    from ..hub.push import check_repo_id, commit_files
+
     folder = Path(folder)
     if not (folder / "app.py").is_file():
         raise ValueError(f"{folder} has no app.py: export it first with `hfmodels space export`")
+    check_repo_id(space_id)
     api = HfApi(token=token)
-    api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    operations = [
-        CommitOperationAdd(path_in_repo=file.relative_to(folder).as_posix(), path_or_fileobj=str(file))
-        for file in sorted(folder.rglob("*")) if file.is_file() and "__pycache__" not in file.parts
-    ]
-    return api.create_commit(
-        space_id, operations, commit_message=f"Space for {folder.name} (hfmodels space export)", repo_type="space"
+    files = [(file.relative_to(folder).as_posix(), file)
+             for file in sorted(folder.rglob("*")) if file.is_file() and "__pycache__" not in file.parts]
+    return commit_files(
+        api, space_id, files, action=f"pushing {folder} to {api.endpoint}/spaces/{space_id}", token=token,
+        repo_type="space", space_sdk="gradio", private=private,
+        commit_message=f"Space for {folder.name} (hfmodels space export)",
     )

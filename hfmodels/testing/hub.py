@@ -3,7 +3,9 @@
 Point the client at it with `HF_ENDPOINT=<hub.endpoint>` (read at import: set it before importing, e.g. in a
 subprocess) or `HfApi(endpoint=hub.endpoint)`. Everything lives in memory; commits are snapshots, so branches,
 tags and old revisions keep their files. The endpoints and headers follow what the client sends and reads
-(see the team's hub-protocol notes). Tests can inject failures with `hub.fail(...)`.
+(see the team's hub-protocol notes). Tests can inject failures with `hub.fail(...)`: an HTTP status, a wait, or a
+dropped connection (a timeout when the wait is longer than the client's), on any path; `STAGE_PATHS` names the paths
+of each stage of an upload. `hub.log` has every request with the time it arrived.
 
     python -m hfmodels.testing.hub --port 8765 --token hf_loopback=tester
 """
@@ -16,6 +18,8 @@ import hashlib
 import itertools
 import json
 import re
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +35,18 @@ DEFAULT_TOKENS = {"hf_loopback_token": "tester"}
 INVALID_TOKEN = "Invalid credentials in Authorization header"  # the client reads this exact text as "bad token"
 LFS_POINTER_SIZE = 134  # what a git-lfs pointer file takes; reported in tree entries
 GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+# The part of the request path of each stage of a push, for `hub.fail(STAGE_PATHS[stage], ...)`. The LFS stages are
+# used only for files answered "lfs" in preupload (`lfs_threshold`, with the client's Xet off).
+STAGE_PATHS = {
+    "preupload": "/preupload/",  # POST /api/{t}/ns/name/preupload/{rev}: upload modes and stored oids
+    "lfs-batch": "/info/lfs/objects/batch",  # POST /{P}ns/name.git/info/lfs/objects/batch
+    "lfs-upload": "/lfs-upload/",  # PUT of an LFS object's bytes (the href the batch answer gives)
+    "commit": "/commit/",  # POST /api/{t}/ns/name/commit/{rev}
+}
+INJECTED_MESSAGES = {
+    401: INVALID_TOKEN,
+    403: "You don't have the rights to write to this repository: the token has no write access",
+}
 
 
 def git_blob_sha1(content: bytes) -> str:
@@ -88,16 +104,28 @@ class Repo:
 
 @dataclass
 class Failure:
-    """The next `times` requests whose path contains `path` (and method matches) fail or wait."""
+    """The next `times` requests whose path contains `path` (and method matches) fail, wait or are dropped."""
 
     path: str
     status: int | None
     times: int
     delay: float
     method: str | None
+    drop: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.path in path and self.method in (None, method)
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request as the hub saw it: `status` None when the connection was dropped without an answer."""
+
+    method: str
+    path: str
+    status: int | None
+    arrived: float  # time.monotonic() when the request came in (its headers read)
+    seconds: float  # from arrival to the answer (or the drop), injected delays included
 
 
 class HubError(Exception):
@@ -119,9 +147,12 @@ class LoopbackHub:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.blobs: dict[str, bytes] = {}  # sha256 -> content
         self.failures: list[Failure] = []
-        self.requests: list[tuple[str, str, int]] = []  # (method, path, status) of every request answered
+        self.requests: list[tuple[str, str, int | None]] = []  # (method, path, status) of every request answered
+        self.log: list[Served] = []  # the same requests with their times, in the order they were answered
         self.uploaded: list[str] = []  # path of every file whose content reached the server (commit or LFS PUT)
         self.lock = threading.RLock()
+        self.idle = threading.Condition(self.lock)  # notified when a request is done
+        self.in_flight = 0  # requests being handled (held by an injected delay, say)
         self.counter = itertools.count()
         self.server = ThreadingHTTPServer((host, port), _handler_for(self))
         self.server.daemon_threads = True
@@ -150,11 +181,31 @@ class LoopbackHub:
         self.stop()
 
     def fail(self, path: str, status: int | None = 500, times: int = 1, delay: float = 0.0,
-             method: str | None = None) -> None:
+             method: str | None = None, drop: bool = False) -> None:
         """Makes the next `times` requests whose path contains `path` answer `status` (after `delay` seconds);
-        with `status=None` they only wait `delay` seconds and are then served normally."""
+        with `status=None` they only wait `delay` seconds and are then served normally (a slow Hub: a client that
+        timed out meanwhile does not see the answer, but what the request did, e.g. a commit, happens). With
+        `drop=True` the request is not handled and gets no answer: its connection is closed after `delay` seconds,
+        or as soon as the client hangs up (a client whose timeout is shorter than `delay` sees a timeout); with
+        `delay=0`, the client sees a reset connection. 401 and 403 carry the messages the Hub sends for a rejected
+        token and for one without write access."""
+        if drop and status is not None:
+            raise ValueError("a dropped request has no status: pass status=None with drop=True")
         with self.lock:
-            self.failures.append(Failure(path, status, times, delay, method))
+            self.failures.append(Failure(path, status, times, delay, method, drop))
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Waits until no request is being handled: a request held past the client's timeout is logged only when
+        its delay is over."""
+        with self.idle:
+            if not self.idle.wait_for(lambda: self.in_flight == 0, timeout):
+                raise TimeoutError(f"{self.in_flight} requests still in flight after {timeout} s")
+
+    def log_for(self, path: str) -> list[Served]:
+        """The requests whose path contains `path`, in the order they arrived (after waiting for those in flight)."""
+        self.wait_idle()
+        with self.lock:
+            return sorted((entry for entry in self.log if path in entry.path), key=lambda entry: entry.arrived)
 
     def commits(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> list[Commit]:
         """The history of `revision`, newest first."""
@@ -213,14 +264,32 @@ class _Request:
 def _handler_for(hub: LoopbackHub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms wait for a delayed ACK
 
         def log_message(self, format, *args):  # quiet: tests read `hub.requests` instead
             pass
 
         def handle_one(self):
-            body = _read_body(self)  # always, so a keep-alive connection stays in step
+            arrived = time.monotonic()  # the request line and headers are read; the body is next
+            with hub.lock:
+                hub.in_flight += 1
             try:
-                injected = _injected_failure(hub, self.command, urlsplit(self.path).path)
+                body = _read_body(self)  # always, so a keep-alive connection stays in step
+                self.answer(body, arrived)
+            finally:
+                with hub.idle:
+                    hub.in_flight -= 1
+                    hub.idle.notify_all()
+
+        def answer(self, body: bytes, arrived: float):
+            try:
+                injected = _injected_failure(hub, self.command, urlsplit(self.path).path, self.connection)
+                if injected is _DROP:
+                    with hub.lock:
+                        hub.requests.append((self.command, self.path, None))
+                        hub.log.append(Served(self.command, self.path, None, arrived, time.monotonic() - arrived))
+                    self.close_connection = True  # no answer: the client sees a timeout or a reset connection
+                    return
                 if injected is not None:
                     raise injected
                 status, headers, body = _route(hub, _Request(self, hub, body))
@@ -235,6 +304,7 @@ def _handler_for(hub: LoopbackHub) -> type[BaseHTTPRequestHandler]:
                 headers["Content-Type"] = "application/json"
             with hub.lock:
                 hub.requests.append((self.command, self.path, status))
+                hub.log.append(Served(self.command, self.path, status, arrived, time.monotonic() - arrived))
             self.send_response(status)
             headers.setdefault("Content-Length", str(len(body)))
             for key, value in headers.items():
@@ -261,15 +331,39 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     return handler.rfile.read(length) if length else b""
 
 
-def _injected_failure(hub: LoopbackHub, method: str, path: str) -> HubError | None:
+_DROP = object()  # what _injected_failure returns for a request to leave unanswered
+
+
+def _injected_failure(hub: LoopbackHub, method: str, path: str, connection: socket.socket) -> HubError | object | None:
+    """Waits as the first matching failure says; returns its error, _DROP for no answer, or None to serve."""
     with hub.lock:
         failure = next((f for f in hub.failures if f.matches(method, path)), None)
         if failure is not None:
             failure.times -= 1
     if failure is None:
         return None
+    if failure.drop:
+        _hold_until_hang_up(connection, failure.delay)
+        return _DROP
     time.sleep(failure.delay)
-    return None if failure.status is None else HubError(failure.status, f"injected failure ({failure.status})")
+    if failure.status is None:
+        return None
+    message = INJECTED_MESSAGES.get(failure.status, f"injected failure ({failure.status})")
+    return HubError(failure.status, message)
+
+
+def _hold_until_hang_up(connection: socket.socket, seconds: float) -> None:
+    """Waits `seconds`, or less when the client closes the connection first (it timed out)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([connection], [], [], left)[0]:
+            return
+        try:
+            if not connection.recv(1, socket.MSG_PEEK):
+                return  # the client hung up
+        except OSError:
+            return
+        time.sleep(min(left, 0.01))  # the client sent more (a next request): keep holding this one
 
 
 def _json(value: Any, status: int = 200) -> tuple[int, dict[str, str], bytes]:
