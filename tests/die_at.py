@@ -16,7 +16,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel
 
-import hfmodels.training.loop as loop
+from hfmodels.training import loop
 
 
 def die() -> None:

@@ -41,13 +41,13 @@ def test_a_run_killed_while_saving_leaves_the_previous_version_whole(tmp_path):
     # a wider model into the same folder: its weights alone would not load with the old config
     wider = ["--model-config", "hidden_sizes=[16,16]", "depths=[1,1]", "--report-to", "none",
              "--batch-size", "16", "--max-steps", "4", "--output-dir", str(run)]
-    killed = subprocess.run([sys.executable, DIE_AT, "weights", *wider], capture_output=True, text=True)
+    killed = subprocess.run([sys.executable, DIE_AT, "weights", *wider], capture_output=True, text=True, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert {name: (run / name).read_bytes() for name in before} == before
     ImageClassifierForImageClassification.from_pretrained(run)
     assert "A note of the author." in (run / "README.md").read_text()
 
-    finished = subprocess.run([sys.executable, "-m", "hfmodels.cli", "train", *wider], capture_output=True, text=True)
+    finished = subprocess.run([sys.executable, "-m", "hfmodels.cli", "train", *wider], capture_output=True, text=True, check=False)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert ImageClassifierForImageClassification.from_pretrained(run).config.hidden_sizes == [16, 16]
     assert "your-name/run" in (run / "README.md").read_text()  # named after the run folder, not its staging folder
@@ -60,10 +60,9 @@ def test_a_failed_folder_write_leaves_the_old_folder_and_kept_entries_are_links(
     (folder / "history").mkdir(parents=True)
     (folder / "history" / "log.txt").write_text("old log")
     (folder / "model.bin").write_text("old model")
-    with pytest.raises(RuntimeError, match="half way"):
-        with replaced_folder(folder, keep=("history",)) as staging:
-            (staging / "model.bin").write_text("new model")
-            raise RuntimeError("half way")
+    with pytest.raises(RuntimeError, match="half way"), replaced_folder(folder, keep=("history",)) as staging:
+        (staging / "model.bin").write_text("new model")
+        raise RuntimeError("half way")
     assert (folder / "model.bin").read_text() == "old model"
     assert [p.name for p in tmp_path.iterdir()] == ["folder"]
 
@@ -86,7 +85,7 @@ def test_gradient_accumulation_killed_during_evaluation_resumes_bit_identically(
     interrupted = tmp_path / "interrupted"
     arguments = [f"--{key.replace('_', '-')}={value}" for key, value in options.items() if key != "model_config"]
     killed = subprocess.run([sys.executable, DIE_AT, "evaluation", "--model-config", *TINY["model_config"], *arguments,
-                             "--output-dir", str(interrupted)], capture_output=True, text=True)
+                             "--output-dir", str(interrupted)], capture_output=True, text=True, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert sorted(p.name for p in (interrupted / "checkpoints").iterdir()) == ["step-15", "step-30"]
     train(TrainingArguments(**options, output_dir=str(interrupted), resume_from_checkpoint="latest"))
@@ -139,3 +138,15 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpointed_run, tmp_p
 def test_the_undamaged_checkpoint_resumes(checkpointed_run, tmp_path):
     train(TrainingArguments(**TINY, max_steps=8, output_dir=str(tmp_path / "resumed"), resume_from_checkpoint=str(checkpointed_run)))
     assert load_file(tmp_path / "resumed" / "model.safetensors")
+
+
+def test_a_failed_space_export_leaves_no_folder(checkpointed_run, tmp_path, monkeypatch):
+    from hfmodels.app import space
+
+    def disk_full(*args):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(space, "write_examples", disk_full)  # after the model files are copied
+    with pytest.raises(OSError, match="No space left"):
+        space.export_space(checkpointed_run.parent.parent, tmp_path / "space")
+    assert list(tmp_path.iterdir()) == []

@@ -6,8 +6,6 @@ it relatively, and `save_pretrained` copies it beside the weights with the rest 
 
 import os
 
-from transformers import PreTrainedModel
-
 PICKLE_WEIGHT_ENDINGS = (".bin", ".pt", ".pth", ".ckpt")
 
 
