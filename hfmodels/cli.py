@@ -60,13 +60,13 @@ def command_predict(argv: list[str]) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=50, help="Text generation: tokens to add (greedy).")
     parser.add_argument("--mask-dir", help="Segmentation: also write each input's mask of class ids here as a PNG.")
     args = parser.parse_args(argv)
-    from transformers import AutoConfig, pipeline
+    from transformers import pipeline
     from transformers.pipelines import SUPPORTED_TASKS
 
     from .data.images import open_image
-    from .families import family_of_config
+    from .families import family_of_config, load_config
 
-    family = family_of_config(AutoConfig.from_pretrained(args.model))
+    family = family_of_config(load_config(args.model))
     if family.pipeline_tag not in SUPPORTED_TASKS:
         raise ValueError(f"a {family.name} model has no prediction pipeline ({family.pipeline_tag}); use it from Python")
     predictor = pipeline(family.pipeline_tag, model=args.model, trust_remote_code=False)  # our registered classes
@@ -230,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         return COMMANDS[argv[0]](argv[1:])
-    except ValueError as error:  # bad input: one clear line, no traceback
-        print(f"hfmodels {argv[0]}: error: {error}", file=sys.stderr)
+    # bad input, or a file or model that cannot be read (a missing Hub repo offline, a full disk): one clear line
+    except (ValueError, OSError) as error:
+        print(f"hfmodels {argv[0]}: error: {str(error).strip()}", file=sys.stderr)
         return 1
 
 

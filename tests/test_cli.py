@@ -1,8 +1,10 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from hfmodels.cli import main
 from hfmodels.data.digits import digits_pixels
 
 from .conftest import run_cli
@@ -83,3 +85,30 @@ def test_short_run_with_max_steps_writes_a_loadable_run_folder(tmp_path):
     log = json.loads((output_dir / "training_log.json").read_text())
     assert log[-1]["step"] == 3
     assert np.isfinite(log[-1]["eval_loss"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "{empty}"], "{empty}: not a model folder, nor a Hub model repo"),
+    (["evaluate", "no-such/repo"], "no-such/repo: not a model folder, nor a Hub model repo that could be loaded"),
+    (["predict", "{empty}", "image.png"], "{empty}: not a model folder, nor a Hub model repo"),
+    (["push", "{empty}", "ns/name"], "{empty} is not a model folder: it has no config.json"),
+    (["push", "{empty}", "no-namespace"], "repo id 'no-namespace' is not of the form 'namespace/name'"),
+    (["card", "{empty}"], "{empty} is not a model folder"),
+    (["train-tokenizer", "--dataset", "no-such-data", "--output-dir", "{empty}/tok"], "Unknown --dataset 'no-such-data'"),
+    (["bench", "--only", "nothing"], "invalid choice: 'nothing'"),
+    (["app", "{empty}"], "{empty} has no config.json"),
+    (["space", "export", "{empty}", "{empty}/space"], "{empty} has no config.json"),
+    (["data", "make-pneumonia-demo", "{empty}/demo", "--image-size", "-3"], "image_size=-3"),
+    (["train", "--epochs", "0"], "--epochs must be >= 1, got 0"),
+])
+def test_every_command_names_its_bad_input_in_one_line(tmp_path, capsys, argv, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    try:
+        code = main([arg.format(empty=empty) for arg in argv])
+    except SystemExit as exit:  # argparse's usage errors
+        code = exit.code
+    error = capsys.readouterr().err
+    assert code in (1, 2) and message.format(empty=empty) in error, error
+    assert "Traceback" not in error and error.strip().splitlines()[-1].startswith(f"hfmodels {argv[0]}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"] and not any(empty.iterdir())

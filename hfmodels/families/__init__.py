@@ -1,5 +1,9 @@
 """The registry of model families: `--model <name>` -> the `Family` that knows its data and metrics."""
 
+import os
+
+from transformers import AutoConfig
+
 from .autoencoder import AutoencoderFamily
 from .base import Family
 from .fusion import FusionFamily
@@ -22,6 +26,15 @@ def get_family(name: str) -> Family:
     return FAMILIES[name]
 
 
+def load_config(model: str | os.PathLike):
+    """The config of a model folder or Hub repo id; an error naming `model` when it has none that can be read."""
+    try:
+        return AutoConfig.from_pretrained(model)
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise ValueError(f"{model}: not a model folder, nor a Hub model repo that could be loaded ({reason})") from error
+
+
 def family_of_config(config) -> Family:
     """The family a saved model belongs to, from its config's `model_type` and, where families share a config
     (the text families), from the model class named in its `architectures`."""
@@ -40,4 +53,4 @@ def family_of_config(config) -> Family:
     )
 
 
-__all__ = ["FAMILIES", "Family", "get_family", "family_of_config"]
+__all__ = ["FAMILIES", "Family", "family_of_config", "get_family", "load_config"]

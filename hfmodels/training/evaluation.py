@@ -8,17 +8,15 @@ from typing import Any
 
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError
-from transformers import AutoConfig
 
 from ..data import DataOptions, load_source, require_columns, with_validation_split
-from ..families import Family, family_of_config
+from ..families import Family, family_of_config, load_config
 from .loop import evaluate_model, make_accelerator, make_loader
 
 
 def load_trained(path: str | Path) -> tuple[Any, Any, Family]:
     """The model, its processor and its family from a folder written by `train` (or `save_pretrained`)."""
-    config = AutoConfig.from_pretrained(path)
-    family = family_of_config(config)
+    family = family_of_config(load_config(path))
     return family.model_class.from_pretrained(path), family.processor_class.from_pretrained(path), family
 
 
