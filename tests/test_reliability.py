@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from hfmodels import (
     AutoencoderConfig,
     AutoencoderModel,
+    FusionConfig,
+    FusionForClassification,
     GPTConfig,
     GPTForCausalLM,
     ImageClassifierConfig,
@@ -42,6 +44,13 @@ FAMILIES = {
             {"vocab_size": 64, "max_position_embeddings": 16, "hidden_size": 16, "num_hidden_layers": 1,
              "num_attention_heads": 2},
             lambda config: {"input_ids": torch.randint(0, config.vocab_size, (2, min(5, config.max_position_embeddings)))}),
+    "fusion": (FusionConfig, FusionForClassification,
+               {"vision_config": ImageClassifierConfig(image_size=8, hidden_sizes=[4, 8], depths=[1, 1]),
+                "text_config": GPTConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         max_position_embeddings=16),
+                "num_labels": 3, "projection_dim": 8, "head_hidden_size": 16},
+               lambda config: {**image_inputs(config.vision_config),
+                               "input_ids": torch.randint(0, config.text_config.vocab_size, (2, 5))}),
 }
 
 
