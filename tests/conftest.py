@@ -5,6 +5,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under pytest-xdist there is a worker per core: one thread each (and in the processes they start), else the torch
+# thread pools of the workers fight over the cores and a training run takes many times as long.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import subprocess  # noqa: E402
 import sys  # noqa: E402
