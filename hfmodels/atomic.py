@@ -10,7 +10,7 @@ import ctypes
 import errno
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +28,8 @@ def replaced_folder(folder: str | Path, keep: tuple[str, ...] = ()) -> Iterator[
     version too. When the block fails, `folder` is untouched and the staging folder is removed."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{folder.name}-", dir=folder.parent))
+    staging = sibling(folder)
+    staging.mkdir()
     try:
         for name in keep:
             if (folder / name).exists():
@@ -81,7 +82,8 @@ def link_tree(source: Path, destination: Path) -> None:
 def write_atomically(path: str | Path, content: str | bytes) -> None:
     """Writes a file beside `path`, flushed to disk, then renames it over `path`."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f"{STAGING_PREFIX}{path.name}-", dir=path.parent)
+    temporary = sibling(path)
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(content.encode() if isinstance(content, str) else content)
@@ -89,5 +91,11 @@ def write_atomically(path: str | Path, content: str | bytes) -> None:
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def sibling(path: Path) -> Path:
+    """A new name beside `path` for its staging copy. Made with `mkdir`/`open` (not `tempfile`, whose 0700/0600
+    permissions would be the folder's or file's once renamed), so it gets the permissions any new one gets."""
+    return path.with_name(f"{STAGING_PREFIX}{path.name}-{uuid.uuid4().hex[:12]}")

@@ -2,9 +2,11 @@
 checkpoint or folder is an error naming the file, never a quiet fallback."""
 
 import json
+import os
 import pickle
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +78,10 @@ def test_a_failed_folder_write_leaves_the_old_folder_and_kept_entries_are_links(
     write_atomically(folder / "model.bin", b"newer")
     assert (folder / "model.bin").read_bytes() == b"newer"
     assert sorted(p.name for p in folder.iterdir()) == ["history", "model.bin"]
+    umask = os.umask(0)
+    os.umask(umask)  # staged like any new folder and file: not tempfile's private 0700 / 0600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((folder / "model.bin").stat().st_mode) == 0o666 & ~umask
 
 
 def test_gradient_accumulation_killed_during_evaluation_resumes_bit_identically(tmp_path):

@@ -137,8 +137,9 @@ def evaluate_model(model, loader: DataLoader, family: Family, accelerator: Accel
 
 def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = None) -> dict[str, Any]:
     """Trains one model; writes the best epoch's model, its processor and results to the run folder.
-    `after_save(output_dir)` runs on the main process once the run folder is complete, before the
-    trackers close (the CLI renders the model card there, so the card is tracked too)."""
+    `after_save(folder)` runs on the main process once the new version of the run folder is complete in `folder`,
+    before it takes `output_dir`'s place and before the trackers close (the CLI renders the model card there, so
+    the card is part of the version and tracked too)."""
     started = time.time()
     family = get_family(args.model)
     dataset_name = args.dataset or family.default_dataset
