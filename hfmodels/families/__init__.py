@@ -4,6 +4,7 @@ import os
 
 from transformers import AutoConfig
 
+from ..errors import first_line
 from .autoencoder import AutoencoderFamily
 from .base import Family
 from .fusion import FusionFamily
@@ -31,8 +32,9 @@ def load_config(model: str | os.PathLike):
     try:
         return AutoConfig.from_pretrained(model)
     except (OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0]
-        raise ValueError(f"{model}: not a model folder, nor a Hub model repo that could be loaded ({reason})") from error
+        raise ValueError(
+            f"{model}: not a model folder, nor a Hub model repo that could be loaded ({first_line(error)})"
+        ) from error
 
 
 def family_of_config(config) -> Family:

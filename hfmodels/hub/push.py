@@ -28,8 +28,9 @@ import httpx2
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, get_token
 from huggingface_hub.utils import get_session
 
-from .card import ensure_card_ok, write_card
+from ..errors import first_line
 from ..training.run_folder import read_run
+from .card import ensure_card_ok, write_card
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +62,6 @@ def check_repo_id(repo_id: str) -> None:
             f"repo id {repo_id!r} is not of the form 'namespace/name' (e.g. 'my-name/digits-classifier'): letters, "
             "digits, '-', '_' and '.', at most 96 characters each part"
         )
-
-
-def first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 # --- faults: what went wrong, at which step, and whether to try again ------------------------------------------------

@@ -21,6 +21,7 @@ from accelerate.utils.constants import RNG_STATE_NAME
 from safetensors.torch import load_file, save_file
 
 from ..atomic import put_in_place
+from ..errors import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,7 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[TrainState, d
     try:
         accelerator.load_state(str(path))
     except Exception as error:  # pickle files are read with torch's weights-only unpickler: no code runs
-        reason = str(error).strip().splitlines()[0]
-        raise ValueError(f"checkpoint {path} cannot be loaded: {type(error).__name__}: {reason}") from error
+        raise ValueError(f"checkpoint {path} cannot be loaded: {type(error).__name__}: {first_line(error)}") from error
     best_file = path / BEST_WEIGHTS_FILE
     return TrainState(**saved), load_file(best_file) if best_file.is_file() else None
 
@@ -124,5 +124,4 @@ def check_files(path: Path, sizes: dict[str, int], process_index: int) -> None:
     try:
         load(random_states)  # accelerate's weights-only load, as load_state uses
     except Exception as error:
-        reason = str(error).strip().splitlines()[0]
-        raise ValueError(f"checkpoint {path}: {random_states.name} cannot be loaded: {reason}") from error
+        raise ValueError(f"checkpoint {path}: {random_states.name} cannot be loaded: {first_line(error)}") from error
