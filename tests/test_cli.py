@@ -112,3 +112,11 @@ def test_every_command_names_its_bad_input_in_one_line(tmp_path, capsys, argv, m
     assert code in (1, 2) and message.format(empty=empty) in error, error
     assert "Traceback" not in error and error.strip().splitlines()[-1].startswith(f"hfmodels {argv[0]}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"] and not any(empty.iterdir())
+
+
+def test_a_one_line_message_is_the_first_line_or_the_error_type():
+    from hfmodels.errors import first_line
+
+    assert first_line(OSError("  no such repo\nsee https://example.invalid/help  ")) == "no such repo"
+    assert first_line(KeyError()) == "KeyError"  # an empty message: the type, not an IndexError
+    assert first_line(ValueError("\n")) == "ValueError"

@@ -235,3 +235,24 @@ def test_streaming_trains_from_a_stream_with_max_steps(tmp_path):
                           ([], "--streaming needs --max-steps")):
         refused = run_cli("train", "--streaming", *argv)
         assert refused.returncode == 1 and message in refused.stderr
+
+
+class CountedLoss:
+    """A loss that counts how often it is read (each read of a GPU tensor waits for the device)."""
+
+    def __init__(self, value: float):
+        self.value, self.reads = value, 0
+
+    def item(self) -> float:
+        self.reads += 1
+        return self.value
+
+
+def test_progress_reads_the_loss_only_on_logging_steps_and_the_last():
+    from hfmodels.training.loop import StepProgress
+
+    progress = StepProgress(total=12, initial=0, samples_per_step=4, enabled=False, logging_steps=5)
+    losses = [CountedLoss(float(step)) for step in range(1, 13)]
+    records = [progress.update(step, 0, losses[step - 1], 0.1) for step in range(1, 13)]
+    assert [loss.reads for loss in losses] == [0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1]
+    assert [record["loss"] for record in records if record] == [5.0, 10.0, 12.0]
