@@ -12,9 +12,9 @@ holds on a noisy shared machine. `hfmodels bench [--quick]` or `python scripts/b
      one loop to another, nor an order between them), all three started at once;
    - after the first step they take turns of 10 steps (A B C A B C ..., the order rotated every repeat), so
      drifts of the machine hit all three alike; the wait for a turn is not counted in any step;
-   - each trains 300 steps (100 with --quick), 4 (1.3) epochs of digits, and the figure is the mean step from
+   - each trains 300 steps (150 with --quick), 4 (2) epochs of digits, and the figure is the mean step from
      step 11 on, less the first step of every epoch, which holds the epoch change (the engine's validation pass,
-     a new data iterator): 287 (89) timed steps a run. The run ends at its last step (what follows, such as the
+     a new data iterator): 287 (139) timed steps a run. The run ends at its last step (what follows, such as the
      engine's saving, is not measured);
    - a repeat waits for a quiet machine and is run again (3 tries, the least disturbed kept) when other
      processes kept more than 10% of the cores busy meanwhile: one busy neighbour makes every step of a
@@ -64,7 +64,7 @@ REPO = Path(__file__).resolve().parent.parent
 BATCH = 16  # the image-classifier benchmarks' batch
 LOGGING_STEPS = 10  # the engine's default; the Trainer's is set alike
 WARMUP_STEPS = 10  # untimed steps at the start of each training-loop run
-LOOP_STEPS, LOOP_STEPS_QUICK = 300, 100  # steps a training-loop run: 4 and 1.3 epochs of digits at batch 16
+LOOP_STEPS, LOOP_STEPS_QUICK = 300, 150  # steps a training-loop run: 4 and 2 epochs of digits at batch 16
 BLOCK = 10  # steps a loop makes in its turn
 OTHERS_LIMIT, RUN_TRIES = 0.10, 3  # a repeat while other processes kept > 10% of the cores busy is run again
 GPT_DIMENSIONS = {"vocab_size": 4096, "context": 256, "hidden_size": 256, "num_layers": 4, "num_heads": 4}
