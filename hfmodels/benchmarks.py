@@ -458,21 +458,30 @@ def training_flops_per_token(model) -> float:
     return 6 * matmul_parameters + 12 * config.num_hidden_layers * config.max_position_embeddings * config.hidden_size
 
 
-def training_gflops_per_second(model, tokens: torch.Tensor) -> float:
+def training_tokens(seed: int) -> torch.Tensor:
+    """A batch of random token ids for a GPT training step, (TRAIN_BATCH, context)."""
+    return torch.randint(1, GPT_DIMENSIONS["vocab_size"], (TRAIN_BATCH, GPT_DIMENSIONS["context"]),
+                         generator=torch.Generator().manual_seed(seed))
+
+
+def training_tokens_per_second(model, tokens: torch.Tensor) -> float:
+    """One training step (forward and backward) on `tokens`."""
+    model.train()
     started = time.perf_counter()
     model(input_ids=tokens, labels=tokens).loss.backward()
     model.zero_grad(set_to_none=True)
-    return training_flops_per_token(model) * tokens.numel() / (time.perf_counter() - started) / 1e9
+    return tokens.numel() / (time.perf_counter() - started)
+
+
+def training_gflops_per_second(model, tokens: torch.Tensor) -> float:
+    return training_flops_per_token(model) * training_tokens_per_second(model, tokens) / 1e9
 
 
 def cpu_efficiency(repeats: int, quick: bool) -> list[dict]:
     rows = []
     for hidden_size in (128, 256) if quick else (128, 256, 512):
-        model = gpt_model(hidden_size).train()
-        tokens = torch.randint(1, GPT_DIMENSIONS["vocab_size"], (TRAIN_BATCH, GPT_DIMENSIONS["context"]),
-                               generator=torch.Generator().manual_seed(0))
-
-        ours, peak = interleaved(functools.partial(training_gflops_per_second, model, tokens),
+        model = gpt_model(hidden_size)
+        ours, peak = interleaved(functools.partial(training_gflops_per_second, model, training_tokens(0)),
                                  lambda: matmul_flops_per_second() / 1e9, repeats)
         precision = "bf16" if torch.cuda.is_available() else "fp32"
         rows.append(row(f"GPT training FLOP/s vs {precision} matmul FLOP/s (MFU), width {hidden_size}, "
@@ -507,16 +516,6 @@ def generation_tokens_per_second(model, batch: int, use_cache: bool = True) -> f
     return batch * NEW_TOKENS / (time.perf_counter() - started)
 
 
-def training_tokens_per_second(model) -> float:
-    model.train()
-    tokens = torch.randint(1, GPT_DIMENSIONS["vocab_size"], (TRAIN_BATCH, GPT_DIMENSIONS["context"]),
-                           generator=torch.Generator().manual_seed(2))
-    started = time.perf_counter()
-    model(input_ids=tokens, labels=tokens).loss.backward()
-    model.zero_grad(set_to_none=True)
-    return tokens.numel() / (time.perf_counter() - started)
-
-
 def generation(repeats: int, quick: bool) -> list[dict]:
     torch.manual_seed(0)
     reference, ours = gpt2_reference(), gpt_model(GPT_DIMENSIONS["hidden_size"])
@@ -529,7 +528,9 @@ def generation(repeats: int, quick: bool) -> list[dict]:
                              functools.partial(generation_tokens_per_second, reference, batch), repeats)
         rows.append(row(f"GPT greedy generation with KV cache, batch {batch}, {NEW_TOKENS} new tokens ({size})",
                         "tokens/s", *values, gpt2, ">= 1.0", higher_is_better=True))
-    values = interleaved(lambda: training_tokens_per_second(ours), lambda: training_tokens_per_second(reference), repeats)
+    tokens = training_tokens(2)
+    values = interleaved(functools.partial(training_tokens_per_second, ours, tokens),
+                         functools.partial(training_tokens_per_second, reference, tokens), repeats)
     rows.append(row(f"GPT training step, batch {TRAIN_BATCH} x {d['context']} tokens ({size})", "tokens/s", *values,
                     gpt2, ">= 1.0", higher_is_better=True))
     values = interleaved(lambda: generation_tokens_per_second(ours, 1),
