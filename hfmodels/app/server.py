@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoConfig
-
 logger = logging.getLogger(__name__)
 
 EXAMPLES_PER_APP = 4
@@ -35,11 +33,11 @@ def resolve_model(model: str | Path) -> Path:
 
 def family_name(model_dir: Path) -> str:
     """The family of a saved model, from its config."""
-    from ..families import family_of_config
+    from ..families import family_of_config, load_config
 
     if not (model_dir / "config.json").is_file():
         raise ValueError(f"{model_dir} has no config.json: it is not a saved model folder")
-    return family_of_config(AutoConfig.from_pretrained(model_dir)).name
+    return family_of_config(load_config(model_dir)).name
 
 
 def write_examples(model_dir: Path, out_dir: Path, count: int = EXAMPLES_PER_APP) -> list[str]:

@@ -12,12 +12,12 @@ class PipelinePyfuncModel(PythonModel):
     """
 
     def load_context(self, context) -> None:
-        from transformers import AutoConfig, pipeline
+        from transformers import pipeline
 
-        from ..families import family_of_config
+        from ..families import family_of_config, load_config
 
         path = context.artifacts["model"]
-        family = family_of_config(AutoConfig.from_pretrained(path))
+        family = family_of_config(load_config(path))
         self.pipeline = pipeline(family.pipeline_tag, model=path, trust_remote_code=False)
 
     def predict(self, context, model_input, params=None):

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoConfig, PreTrainedConfig
+from transformers import PreTrainedConfig
 from transformers.dynamic_module_utils import get_relative_import_files
 
-from ..families import Family, family_of_config
+from ..families import Family, family_of_config, load_config
 
 # Files a processor or tokenizer writes beside the weights (transformers' own names).
 PROCESSOR_FILES = (
@@ -99,7 +99,7 @@ def read_run(run_dir: str | Path) -> RunFolder:
         raise NotAModelError(f"{path} is not a folder")
     if not (path / "config.json").is_file():
         raise NotAModelError(f"{path} is not a model folder: it has no config.json")
-    config = AutoConfig.from_pretrained(path)
+    config = load_config(path)
     run = RunFolder(
         path=path, config=config, family=family_of_config(config),
         eval_results=read_json(path / "eval_results.json", {}),
