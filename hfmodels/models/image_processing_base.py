@@ -64,6 +64,7 @@ class ChannelsImageProcessor(PilBackend):
             image = np.rint(image)
         return super().resize(image, size, resample=resample, **kwargs)
 
+
 def check_images_structure(images, name: str = "images", depth: int = 0) -> str:
     """What `images` is, "image", "batch" or "list", or a clear error where it is none, before transformers' structure
     checks misread it: a PIL image, a path or a 2-D or 3-D array or tensor is an image, a 4-D one a batch of them; a
@@ -99,16 +100,21 @@ def readable_image(image):
             image = image.convert("LA")
         return image.convert("L" if image.mode in ("1", "LA") else "RGB")  # palette, CMYK, YCbCr, LAB, HSV, ...
     if isinstance(image, torch.Tensor):
-        image = image.detach().cpu()
-        if image.is_floating_point() and image.dtype not in (torch.float16, torch.float32, torch.float64):
-            image = image.float()  # bfloat16, float8: dtypes numpy lacks
-        image = image.numpy()
+        image = tensor_as_array(image)
     if isinstance(image, np.ndarray):
         if image.dtype == bool:
             return image.astype(np.uint8) * 255
         if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
             raise TypeError(f"images must hold numbers, got an array of dtype {image.dtype} and shape {image.shape}")
     return image
+
+
+def tensor_as_array(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array (detached, on the CPU); floats of a dtype numpy lacks (bfloat16, float8) as float32."""
+    tensor = tensor.detach().cpu()
+    if tensor.is_floating_point() and tensor.dtype not in (torch.float16, torch.float32, torch.float64):
+        tensor = tensor.float()
+    return tensor.numpy()
 
 
 def check_pixels(image: np.ndarray) -> None:

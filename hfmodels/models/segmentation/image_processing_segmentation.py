@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 from transformers.feature_extraction_utils import BatchFeature
 
-from .image_processing_base import ChannelsImageProcessor
+from .image_processing_base import ChannelsImageProcessor, tensor_as_array
 
 
 class UNetImageProcessor(ChannelsImageProcessor):
@@ -81,8 +81,7 @@ def as_mask_list(segmentation_maps) -> list:
 def mask_array(mask, index: int) -> np.ndarray:
     """A mask as a (height, width) int64 array of class ids."""
     if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu()
-        mask = mask.float() if mask.is_floating_point() else mask  # bfloat16: a dtype numpy lacks
+        mask = tensor_as_array(mask)
     try:
         array = np.asarray(mask)
     except ValueError:  # a ragged nested list
