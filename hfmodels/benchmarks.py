@@ -60,7 +60,6 @@ import torch
 from .atomic import write_atomically
 from .testing import free_port
 
-REPO = Path(__file__).resolve().parent.parent
 BATCH = 16  # the image-classifier benchmarks' batch
 LOGGING_STEPS = 10  # the engine's default; the Trainer's is set alike
 WARMUP_STEPS = 10  # untimed steps at the start of each training-loop run
@@ -602,11 +601,12 @@ def training_samples_per_second(processes: int, steps: int) -> float:
         arguments = ["--max-steps", str(steps), "--batch-size", "32", "--logging-steps", "5", "--report-to", "none",
                      "--output-dir", folder]
         threads = max(1, (os.cpu_count() or 1) // processes)  # the same cores, shared between the processes
+        # `hfmodels train` as a module (what scripts/train.py runs), so an installed hfmodels measures it too
         if processes == 1:
-            command = [sys.executable, str(REPO / "scripts" / "train.py"), *arguments]
+            command = [sys.executable, "-m", "hfmodels.cli", "train", *arguments]
         else:
             command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-                       str(processes), "--main_process_port", str(free_port()), str(REPO / "scripts" / "train.py"),
+                       str(processes), "--main_process_port", str(free_port()), "-m", "hfmodels.cli", "train",
                        *arguments]
         environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
         subprocess.run(command, check=True, capture_output=True, env=environment, timeout=900)

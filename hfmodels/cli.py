@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 
+from .errors import ModelSavedError
+
 
 def configure_logging() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -27,11 +29,16 @@ def command_train(argv: list[str]) -> int:
     from .hub import write_card
 
     args = parse_training_arguments(argv)
-    result = train(args, after_save=write_card)
+    result = train(args, after_save={"the model card": write_card})
     if args.push_to_hub:
+        from .errors import ModelSavedError, first_line
         from .hub import push_run
 
-        commit = push_run(result["output_dir"], args.push_to_hub, private=args.hub_private)
+        try:
+            commit = push_run(result["output_dir"], args.push_to_hub, private=args.hub_private)
+        except (ValueError, OSError) as error:
+            raise ModelSavedError(result["output_dir"], f"pushing to the Hub failed ({first_line(error)})",
+                                  f": push it with `hfmodels push {result['output_dir']} {args.push_to_hub}`") from error
         result["hub_commit_url"] = commit.commit_url
     print(json.dumps(result, indent=2))
     return 0
@@ -230,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         return COMMANDS[argv[0]](argv[1:])
-    # bad input, or a file or model that cannot be read (a missing Hub repo offline, a full disk): one clear line
-    except (ValueError, OSError) as error:
+    # bad input, a file or model that cannot be read (a missing Hub repo offline, a full disk), or a step after
+    # training that failed with the model saved: one clear line
+    except (ValueError, OSError, ModelSavedError) as error:
         print(f"hfmodels {argv[0]}: error: {str(error).strip()}", file=sys.stderr)
         return 1
 

@@ -13,5 +13,5 @@ from hfmodels.training import parse_training_arguments, train
 
 if __name__ == "__main__":
     configure_logging()
-    result = train(parse_training_arguments(sys.argv[1:], prog="scripts/train.py"), after_save=write_card)
+    result = train(parse_training_arguments(sys.argv[1:], prog="scripts/train.py"), after_save={"the model card": write_card})
     print(json.dumps(result, indent=2))

@@ -36,7 +36,7 @@ class Bomb:
 
 def test_a_run_killed_while_saving_leaves_the_previous_version_whole(tmp_path):
     run = tmp_path / "run"
-    train(TrainingArguments(**TINY, max_steps=4, output_dir=str(run)), after_save=write_card)
+    train(TrainingArguments(**TINY, max_steps=4, output_dir=str(run)), after_save={"the model card": write_card})
     before = {name: (run / name).read_bytes() for name in ("model.safetensors", "config.json", "eval_results.json")}
     (run / "README.md").write_text((run / "README.md").read_text() + "\nA note of the author.\n")
 

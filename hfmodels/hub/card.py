@@ -1,7 +1,7 @@
-"""Model cards: rendered from the Jinja templates in `model_cards/` and the run's records, and checked offline.
+"""Model cards: rendered from the Jinja templates of `hfmodels.model_cards` (the top-level `model_cards/` of the
+source tree, installed with the package) and the run's records, and checked offline.
 
-A family's template is `model_cards/<family>.md.jinja` (it extends `base.md.jinja`); a family without one gets the
-base card. Text between `<!-- hfmodels:keep NAME -->` and `<!-- /hfmodels:keep -->` is a person's: re-rendering
+A family's template is `<family>.md.jinja` (it extends `base.md.jinja`); a family without one gets the base card. Text between `<!-- hfmodels:keep NAME -->` and `<!-- /hfmodels:keep -->` is a person's: re-rendering
 keeps it.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from ..data import EMBEDDED_DATASETS
 from .plots import LEARNING_CURVES, plot_learning_curves
 from ..training.run_folder import RunFolder, read_run
 
-MODEL_CARDS_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+# read through the package, so an installed wheel finds them as a source checkout does
+MODEL_CARD_TEMPLATES = files("hfmodels.model_cards")
 KEEP_SECTION = re.compile(r"<!-- hfmodels:keep (?P<name>[\w.-]+) -->(?P<text>.*?)<!-- /hfmodels:keep -->", re.DOTALL)
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)|<img\s[^>]*src=[\"']([^\"']+)[\"']")
 HUB_DATASET_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -150,15 +152,21 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
         "run_info": run.run_info, "plots": plots, "samples": run.samples,
     }
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(MODEL_CARDS_DIR), undefined=jinja2.StrictUndefined,
+        loader=jinja2.FunctionLoader(read_template), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
     environment.filters["number"] = format_number
     template_name = f"{run.family.name}.md.jinja"
-    if not (MODEL_CARDS_DIR / template_name).is_file():
+    if read_template(template_name) is None:
         template_name = "base.md.jinja"
     body = environment.get_template(template_name).render(**context)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def read_template(name: str) -> str | None:
+    """A template's text (`partials/...` included), None when there is none of that name."""
+    template = MODEL_CARD_TEMPLATES.joinpath(*name.split("/"))
+    return template.read_text(encoding="utf-8") if template.is_file() else None
 
 
 def format_number(value: Any) -> str:

@@ -13,8 +13,9 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import accelerate.optimizer
@@ -28,6 +29,7 @@ from transformers import get_scheduler
 
 from ..atomic import STAGING_PREFIX, replaced_folder
 from ..data import load_source, load_streaming, require_columns, split_sizes, with_validation_split
+from ..errors import ModelSavedError, first_line
 from ..families import Family, get_family
 from ..families.base import held_out_split
 from ..metrics import load_metric
@@ -141,11 +143,15 @@ def evaluate_model(model, loader: DataLoader, family: Family, accelerator: Accel
     return results
 
 
-def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = None) -> dict[str, Any]:
+def train(args: TrainingArguments, after_save: dict[str, Callable[[Path], Any]] | None = None) -> dict[str, Any]:
     """Trains one model; writes the best epoch's model, its processor and results to the run folder.
-    `after_save(folder)` runs on the main process once the new version of the run folder is complete in `folder`,
-    before it takes `output_dir`'s place and before the trackers close (the CLI renders the model card there, so
-    the card is part of the version and tracked too)."""
+    `after_save` names steps `step(folder)` that run on the main process once the model and the run's records are in
+    `folder`, the new version of the run folder, before it takes `output_dir`'s place and before the trackers close
+    (the CLI renders the model card there, so the card is part of the version and tracked too).
+
+    Nothing after the model is saved can lose it: when the baselines, the pictures, a step of `after_save` or the
+    trackers fail, the rest still runs, the run folder still takes its place, and then `ModelSavedError` says what
+    failed and where the model is."""
     started = time.time()
     family = get_family(args.model)
     dataset_name = args.dataset or family.default_dataset
@@ -281,30 +287,39 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
         "best_epoch": state.best_epoch,
         "metrics": final_metrics,
         "validation_metrics": {family.main_metric: state.best_metric},
-        "baselines": family.baselines(data, final_split, config=unwrapped.config, processor=processor),
+        "baselines": {},
     }
     samples_per_process = accelerator.gather(torch.tensor([samples_seen], device=accelerator.device)).tolist()
     accelerator.wait_for_everyone()
+    after_training = AfterTraining()
     if accelerator.is_main_process:
         # the new version of the run folder replaces the old in one rename: a kill leaves one or the other
         with replaced_folder(output_dir, keep=run_history(output_dir)) as staging:
             unwrapped.save_pretrained(staging, save_function=accelerator.save)
             processor.save_pretrained(staging)
-            write_json(staging / "eval_results.json", eval_results)
             resolved = {"dataset": dataset_name, "output_dir": str(output_dir), "learning_rate": learning_rate,
                         "epochs": epochs, "max_steps": max_steps}
             write_json(staging / "training_args.json", {**args.to_dict(), **resolved})
             write_json(staging / "training_log.json", state.log_history)
-            family.write_artifacts(unwrapped, processor, data, staging)
             info = run_info(accelerator, args, time.time() - started)
             info["samples_per_process"] = samples_per_process
             info["resumed_from"] = str(resume_path) if resume_path else None
             info["tracker_runs"] = tracker_runs
             write_json(staging / "run_info.json", info)
-            if after_save is not None:
-                after_save(staging)
+            write_json(staging / "eval_results.json", eval_results)
+            # the model and its records are saved: what follows may fail without losing them
+            with after_training.step("the baselines"):
+                eval_results["baselines"] = family.baselines(data, final_split, config=unwrapped.config,
+                                                             processor=processor)
+                write_json(staging / "eval_results.json", eval_results)
+            with after_training.step("the pictures"):
+                family.write_artifacts(unwrapped, processor, data, staging)
+            for name, step in (after_save or {}).items():
+                with after_training.step(name):
+                    step(staging)
         accelerator.log({f"test/{k}": v for k, v in eval_results["metrics"].items()}, step=state.step)
-        finish_tracking(accelerator, output_dir, family)
+        with after_training.step("logging to the trackers"):
+            finish_tracking(accelerator, output_dir, family)
         logger.info(
             "done in %.1fs: best epoch %d (validation %s=%.4f); %s on %s; model in %s",
             time.time() - started, state.best_epoch, family.main_metric, state.best_metric,
@@ -312,7 +327,31 @@ def train(args: TrainingArguments, after_save: Callable[[Path], Any] | None = No
         )
     accelerator.wait_for_everyone()
     accelerator.end_training()
+    after_training.raise_failures(output_dir)
     return {"output_dir": str(output_dir), **eval_results}
+
+
+class AfterTraining:
+    """The steps after the model is saved (baselines, pictures, card, trackers): each runs whatever failed before
+    it, and a failure is remembered and logged in one line, then raised by `raise_failures` once the run folder is
+    in place."""
+
+    def __init__(self):
+        self.failures: list[str] = []
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:  # noqa: BLE001  any failure here must not lose the model; it is raised later
+            failure = f"{name} failed ({type(error).__name__}: {first_line(error)})"
+            logger.warning(failure)
+            logger.debug("%s", name, exc_info=True)
+            self.failures.append(failure)
+
+    def raise_failures(self, output_dir: Path) -> None:
+        if self.failures:
+            raise ModelSavedError(output_dir, "; ".join(self.failures))
 
 
 def run_history(output_dir: Path) -> tuple[str, ...]:
@@ -360,10 +399,14 @@ def command_line() -> str:
 
 
 def git_commit() -> str | None:
-    """The commit of the hfmodels source tree, when it is a git checkout."""
+    """The commit of the hfmodels source tree, when hfmodels runs from a git checkout of it (an installed hfmodels
+    has none, also when its environment lies inside some other repository)."""
+    source_tree = Path(__file__).resolve().parents[2]
+    if not (source_tree / ".git").exists():
+        return None
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"], cwd=source_tree, capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
