@@ -1,0 +1,50 @@
+"""Models saved by the model code as it was before issue 19 load with today's code and give the same outputs, bit
+for bit. The old code is taken from git history (tests/saved_before.py, BEFORE_COMMIT) and run in a subprocess on
+this machine, rather than committed outputs compared across machines, whose CPUs may round differently."""
+
+import subprocess
+import sys
+import tarfile
+from io import BytesIO
+
+import pytest
+import torch
+
+import hfmodels
+
+from .conftest import REPO
+from .saved_before import BEFORE_COMMIT, SPECS, build, load_io, run
+
+
+@pytest.fixture(scope="module")
+def saved_before(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved-before")
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", BEFORE_COMMIT, "hfmodels/models"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(root / "old", filter="data")  # the old folders' symlinks point inside the archive
+    (root / "old" / "hfmodels" / "models").rename(root / "old" / "models_before")
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "saved_before.py"), str(root / "old"),
+                             "models_before", str(root / "saved")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root / "saved"
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_a_model_saved_before_loads_and_gives_the_same_outputs(saved_before, name):
+    model_class, _, _, kind = SPECS[name]
+    folder = saved_before / name
+    model = getattr(hfmodels, model_class).from_pretrained(folder)  # strict: every weight has its place
+    expected, actual = load_io(folder), run(model, kind)
+    assert sorted(actual) == sorted(expected)
+    different = [key for key in expected if not torch.equal(actual[key], expected[key])]
+    assert not different, f"{name}: outputs that changed: {different}"
+
+
+def test_the_old_code_saves_what_the_new_code_builds(saved_before):
+    """The same seed builds the same weights: today's initialisation is the old one."""
+    for name, (model_class, _, _, _) in SPECS.items():
+        old = getattr(hfmodels, model_class).from_pretrained(saved_before / name).state_dict()
+        new = build(hfmodels, name).state_dict()
+        assert sorted(old) == sorted(new), name
+        assert all(torch.equal(old[key], new[key]) for key in old), name
