@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test fix-copies bench clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,11 @@ demo: install
 test: install
 	command -v chromium >/dev/null || apt-get install -y chromium
 	$(PYTHON) -m pytest
+
+# The model code several model folders share: one source in hfmodels/models/, a real copy in each folder that needs it
+# (scripts/fix_copies.py); `make test` fails when a copy differs from its source.
+fix-copies: install
+	$(PYTHON) scripts/fix_copies.py
 
 # Benchmarks as ratios against references run in the same process; writes docs/benchmarks.md and .json.
 bench: install

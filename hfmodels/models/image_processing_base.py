@@ -1,8 +1,9 @@
 """The part of the image processors every image family shares: input checks, channels, resize (PIL/numpy backend).
 
-This one file is linked into each image model folder (image classifier, autoencoder, VAE, segmentation) as
-`image_processing_base.py`, so each folder stays self-contained: its `image_processing_<family>.py` imports it
-relatively, and `save_pretrained` copies it beside the weights with the rest of the folder's code.
+Each image model folder (image classifier, autoencoder, VAE, segmentation) holds a copy of this file (`make
+fix-copies` writes them, `make test` fails when one differs), so each stays self-contained: its
+`image_processing_<family>.py` imports it relatively, and `save_pretrained` copies it beside the weights with the rest
+of the folder's code.
 """
 
 import numpy as np

@@ -1,7 +1,8 @@
 """Strict weight loading: a weight that fails to load is an error, never a quiet re-initialisation (DESIGN rule 8).
 
-This one file is linked into every model folder as `loading.py`, so each folder stays self-contained: it imports
-it relatively, and `save_pretrained` copies it beside the weights with the rest of the folder's code.
+Every model folder holds a copy of this file (`make fix-copies` writes them, `make test` fails when one differs), so
+each stays self-contained: it imports it relatively, and `save_pretrained` copies it beside the weights with the rest
+of the folder's code.
 """
 
 import os

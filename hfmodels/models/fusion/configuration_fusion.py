@@ -15,6 +15,8 @@ from transformers import PreTrainedConfig
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+from .validation import ValidatedConfig
+
 # transformers imports remote code as modules of this package (transformers.utils.TRANSFORMERS_DYNAMIC_MODULE_NAME)
 REMOTE_CODE_PACKAGE = "transformers_modules"
 ENCODERS = ("vision_config", "text_config")
@@ -61,7 +63,7 @@ def resolve_sub_config(field: str, value: Any, source: str | None) -> PreTrained
     return config_class.from_dict(value)
 
 
-class FusionConfig(PreTrainedConfig):
+class FusionConfig(ValidatedConfig, PreTrainedConfig):
     r"""
     Image + text -> class. Each encoder's pooled feature vector (its `pooler_output`, else the mean of its last hidden
     states over the real tokens / pixels) is projected to `projection_dim` and layer-normalised; the two are
@@ -93,7 +95,6 @@ class FusionConfig(PreTrainedConfig):
         for field in ENCODERS:
             setattr(self, field, resolve_sub_config(field, getattr(self, field), source))
         super().__post_init__(**kwargs)
-        self._validate()
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -106,21 +107,11 @@ class FusionConfig(PreTrainedConfig):
         loaded.name_or_path = ""
         return config
 
-    def _validate(self) -> None:
-        def fail(field: str, value, allowed: str):
-            raise ValueError(f"FusionConfig.{field}={value!r} is invalid: {allowed}.")
-
+    def check_fields(self) -> None:
         for field in ("projection_dim", "head_hidden_size"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                fail(field, value, "must be a positive integer")
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            fail("dropout", self.dropout, "must be in [0, 1)")
-        for field in ("freeze_vision_encoder", "freeze_text_encoder"):
-            if not isinstance(getattr(self, field), bool):
-                fail(field, getattr(self, field), "must be true or false")
-        if self.num_labels is None or self.num_labels < 2:
-            fail("num_labels", self.num_labels, "must be >= 2")
+            self.require(field, getattr(self, field) >= 1, "must be a positive integer")
+        self.require("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)")
+        self.require("num_labels", self.num_labels is not None and self.num_labels >= 2, "must be >= 2")
         for field in ENCODERS:
             feature_size(field, getattr(self, field))
 

@@ -3,11 +3,13 @@
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
 
+from .validation import ValidatedConfig
+
 POSITION_EMBEDDING_TYPES = ("rotary", "learned")
 NORM_TYPES = ("layernorm", "rmsnorm")
 
 
-class GPTConfig(PreTrainedConfig):
+class GPTConfig(ValidatedConfig, PreTrainedConfig):
     r"""
     A GPT: token embeddings, `num_hidden_layers` pre-norm transformer blocks (causal self-attention with
     one fused query/key/value projection, then an MLP), a final norm and a language-modelling head.
@@ -57,7 +59,6 @@ class GPTConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        self._validate()
         if self.intermediate_size is None:
             self.intermediate_size = 4 * self.hidden_size
 
@@ -65,51 +66,29 @@ class GPTConfig(PreTrainedConfig):
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
-    def _validate(self) -> None:
-        def fail(field: str, value, allowed: str):
-            raise ValueError(f"{type(self).__name__}.{field}={value!r} is invalid: {allowed}.")
-
-        def is_positive_int(value) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-        sizes = ("vocab_size", "max_position_embeddings", "hidden_size", "num_hidden_layers", "num_attention_heads")
-        for field in sizes:
-            if not is_positive_int(getattr(self, field)):
-                fail(field, getattr(self, field), "must be a positive integer")
-        if self.hidden_size % self.num_attention_heads:
-            heads = self.num_attention_heads
-            fail("hidden_size", self.hidden_size, f"must be divisible by num_attention_heads={heads}")
-        if self.intermediate_size is not None and not is_positive_int(self.intermediate_size):
-            fail("intermediate_size", self.intermediate_size, "must be a positive integer, or None for 4 * hidden_size")
-        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACT2FN:
-            fail("hidden_act", self.hidden_act, f"must be a transformers ACT2FN name such as {sorted(ACT2FN)}")
-        if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:  # a tuple of strings: any value compares
-            fail("position_embedding_type", self.position_embedding_type, f"must be one of {POSITION_EMBEDDING_TYPES}")
-        if self.position_embedding_type == "rotary" and self.head_dim % 2:
-            fail(
-                "hidden_size", self.hidden_size,
-                f"rotary positions need an even head dimension, hidden_size / num_attention_heads = {self.head_dim}",
-            )
-        if not isinstance(self.rope_theta, (int, float)) or self.rope_theta <= 0:
-            fail("rope_theta", self.rope_theta, "must be a positive number")
-        if self.norm_type not in NORM_TYPES:
-            fail("norm_type", self.norm_type, f"must be one of {NORM_TYPES}")
-        if not isinstance(self.layer_norm_eps, (int, float)) or self.layer_norm_eps <= 0:
-            fail("layer_norm_eps", self.layer_norm_eps, "must be a positive number")
+    def check_fields(self) -> None:
+        for field in ("vocab_size", "max_position_embeddings", "hidden_size", "num_hidden_layers", "num_attention_heads"):
+            self.require(field, getattr(self, field) >= 1, "must be a positive integer")
+        self.require("hidden_size", self.hidden_size % self.num_attention_heads == 0,
+                     f"must be divisible by num_attention_heads={self.num_attention_heads}")
+        self.require("intermediate_size", self.intermediate_size is None or self.intermediate_size >= 1,
+                     "must be a positive integer, or None for 4 * hidden_size")
+        self.require("hidden_act", self.hidden_act in ACT2FN, f"must be a transformers ACT2FN name such as {sorted(ACT2FN)}")
+        self.require("position_embedding_type", self.position_embedding_type in POSITION_EMBEDDING_TYPES,
+                     f"must be one of {POSITION_EMBEDDING_TYPES}")
+        self.require("hidden_size", self.position_embedding_type != "rotary" or self.head_dim % 2 == 0,
+                     f"rotary positions need an even head dimension, hidden_size / num_attention_heads = {self.head_dim}")
+        self.require("rope_theta", self.rope_theta > 0, "must be a positive number")
+        self.require("norm_type", self.norm_type in NORM_TYPES, f"must be one of {NORM_TYPES}")
+        self.require("layer_norm_eps", self.layer_norm_eps > 0, "must be a positive number")
         for field in ("dropout", "attention_dropout"):
-            value = getattr(self, field)
-            if not isinstance(value, (int, float)) or not 0 <= value < 1:
-                fail(field, value, "must be a probability in [0, 1)")
-        if not isinstance(self.initializer_range, (int, float)) or not self.initializer_range >= 0:  # NaN too
-            fail("initializer_range", self.initializer_range, "must be a number >= 0")
+            self.require(field, 0 <= getattr(self, field) < 1, "must be a probability in [0, 1)")
+        self.require("initializer_range", self.initializer_range >= 0, "must be a number >= 0")  # NaN fails too
         for field in ("pad_token_id", "bos_token_id", "eos_token_id"):
-            value = getattr(self, field)
-            ids = value if field == "eos_token_id" and isinstance(value, (list, tuple)) else [value]  # several ends
-            if value is not None and (not ids or any(
-                not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < self.vocab_size for i in ids
-            )):
-                allowed = f"token ids must be in 0 .. {self.vocab_size - 1} (vocab_size={self.vocab_size}) or None"
-                fail(field, value, allowed)
+            ids = getattr(self, field)
+            ids = ids if isinstance(ids, list) else [ids]  # eos_token_id may list several ends
+            self.require(field, ids == [None] or (ids and all(0 <= i < self.vocab_size for i in ids)),
+                         f"token ids must be in 0 .. {self.vocab_size - 1} (vocab_size={self.vocab_size}) or None")
 
 
 __all__ = ["GPTConfig"]

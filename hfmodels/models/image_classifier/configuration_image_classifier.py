@@ -2,8 +2,10 @@
 
 from transformers import PreTrainedConfig
 
+from .validation import ValidatedConfig
 
-class ImageClassifierConfig(PreTrainedConfig):
+
+class ImageClassifierConfig(ValidatedConfig, PreTrainedConfig):
     r"""
     A ResNet-style CNN: a 3x3 stem, then one stage per entry of `hidden_sizes`, each made of
     `depths[i]` residual blocks (two 3x3 convolutions with batch norm). Every stage after the
@@ -29,51 +31,17 @@ class ImageClassifierConfig(PreTrainedConfig):
     dropout: float = 0.1
     class_weights: list[float] | None = None
 
-    def __post_init__(self, **kwargs):
-        self.hidden_sizes = as_list(self.hidden_sizes)
-        self.depths = as_list(self.depths)
-        if self.class_weights is not None:
-            self.class_weights = as_list(self.class_weights)
-        super().__post_init__(**kwargs)
-        self._validate()
-
-    def _validate(self) -> None:
-        def fail(field: str, value, allowed: str):
-            raise ValueError(f"ImageClassifierConfig.{field}={value!r} is invalid: {allowed}.")
-
-        if not is_int(self.num_channels) or self.num_channels not in (1, 3):
-            fail("num_channels", self.num_channels, "must be 1 (grayscale) or 3 (RGB)")
-        if not is_int(self.image_size) or self.image_size < 2:
-            fail("image_size", self.image_size, "must be an integer >= 2")
-        if not isinstance(self.hidden_sizes, list) or not self.hidden_sizes or any(
-            not is_int(h) or h < 1 for h in self.hidden_sizes
-        ):
-            fail("hidden_sizes", self.hidden_sizes, "must be a non-empty list of positive integers")
-        if not isinstance(self.depths, list) or len(self.depths) != len(self.hidden_sizes) or any(
-            not is_int(d) or d < 1 for d in self.depths
-        ):
-            fail("depths", self.depths, f"must hold one positive integer per stage of hidden_sizes={self.hidden_sizes}")
-        if self.image_size < 2 ** (len(self.hidden_sizes) - 1):
-            smallest = 2 ** (len(self.hidden_sizes) - 1)
-            fail("image_size", self.image_size, f"must be >= {smallest} for hidden_sizes={self.hidden_sizes}")
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            fail("dropout", self.dropout, "must be in [0, 1)")
-        if self.num_labels is None or self.num_labels < 2:
-            fail("num_labels", self.num_labels, "must be >= 2")
-        if self.class_weights is not None and (
-            not isinstance(self.class_weights, list) or len(self.class_weights) != self.num_labels
-            or any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w > 0 for w in self.class_weights)
-        ):
-            fail("class_weights", self.class_weights, f"must be None or {self.num_labels} positive numbers, one per class")
-
-
-def as_list(value):
-    """A tuple (from a Python caller) as a list, as JSON gives it; anything else as it is, for the checks to name."""
-    return list(value) if isinstance(value, tuple) else value
-
-
-def is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to a config
-
+    def check_fields(self) -> None:
+        self.require("num_channels", self.num_channels in (1, 3), "must be 1 (grayscale) or 3 (RGB)")
+        self.require("hidden_sizes", self.hidden_sizes and min(self.hidden_sizes) >= 1,
+                     "must be a non-empty list of positive integers")
+        self.require("depths", len(self.depths) == len(self.hidden_sizes) and min(self.depths) >= 1,
+                     f"must hold one positive integer per stage of hidden_sizes={self.hidden_sizes}")
+        smallest = max(2, 2 ** (len(self.hidden_sizes) - 1))  # every stage after the first halves the size
+        self.require("image_size", self.image_size >= smallest,
+                     f"must be >= {smallest} for the {len(self.hidden_sizes)} stages of hidden_sizes")
+        self.require("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)")
+        self.require("num_labels", self.num_labels is not None and self.num_labels >= 2, "must be >= 2")
+        self.require_class_weights()
 
 __all__ = ["ImageClassifierConfig"]

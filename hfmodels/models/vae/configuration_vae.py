@@ -2,8 +2,11 @@
 
 from transformers import PreTrainedConfig
 
+from .conv_autoencoder import check_sizes
+from .validation import ValidatedConfig
 
-class VAEConfig(PreTrainedConfig):
+
+class VAEConfig(ValidatedConfig, PreTrainedConfig):
     r"""
     A convolutional variational autoencoder (Kingma & Welling, 2014). The encoder (stride-2 3x3
     convolutions, one per entry of `hidden_sizes`, then a linear layer) gives the mean and
@@ -27,39 +30,9 @@ class VAEConfig(PreTrainedConfig):
     latent_dim: int = 8
     beta: float = 1.0
 
-    def __post_init__(self, **kwargs):
-        self.hidden_sizes = as_list(self.hidden_sizes)
-        super().__post_init__(**kwargs)
-        self._validate()
-
-    def _validate(self) -> None:
-        def fail(field: str, value, allowed: str):
-            raise ValueError(f"{type(self).__name__}.{field}={value!r} is invalid: {allowed}.")
-
-        if not is_int(self.num_channels) or self.num_channels not in (1, 3):
-            fail("num_channels", self.num_channels, "must be 1 (grayscale) or 3 (RGB)")
-        if not isinstance(self.hidden_sizes, list) or not self.hidden_sizes or any(
-            not is_int(h) or h < 1 for h in self.hidden_sizes
-        ):
-            fail("hidden_sizes", self.hidden_sizes, "must be a non-empty list of positive integers")
-        reduction = 2 ** len(self.hidden_sizes)
-        if not is_int(self.image_size) or self.image_size < reduction or self.image_size % reduction:
-            stages = len(self.hidden_sizes)
-            allowed = f"must be a positive multiple of {reduction} for the {stages} stages of hidden_sizes"
-            fail("image_size", self.image_size, f"{allowed}={self.hidden_sizes}")
-        if not is_int(self.latent_dim) or self.latent_dim < 1:
-            fail("latent_dim", self.latent_dim, "must be a positive integer")
-        if not isinstance(self.beta, (int, float)) or not self.beta >= 0:
-            fail("beta", self.beta, "must be a number >= 0")
-
-
-def as_list(value):
-    """A tuple (from a Python caller) as a list, as JSON gives it; anything else as it is, for the checks to name."""
-    return list(value) if isinstance(value, tuple) else value
-
-
-def is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to a config
+    def check_fields(self) -> None:
+        check_sizes(self)
+        self.require("beta", self.beta >= 0, "must be a number >= 0")
 
 
 __all__ = ["VAEConfig"]
