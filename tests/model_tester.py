@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -16,6 +17,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
+
+from . import saved_before
 
 # Run in a subprocess: makes `import hfmodels` fail, so only the code saved beside the weights can be used.
 BLOCK_HFMODELS = textwrap.dedent(
@@ -49,15 +52,42 @@ def run_without_hfmodels(
     return result
 
 
-class ModelTesterMixin:
-    """Subclasses set the class attributes and implement `get_config` and `get_inputs`."""
+def tensors_of(outputs) -> dict[str, torch.Tensor]:
+    """Every tensor of a model output (hidden-state tuples flattened; a cache is no tensor), by name."""
+    return saved_before.tensors_of(outputs, prefix="")
 
-    model_class: type[PreTrainedModel]
+
+def takes_labels(model_class: type[PreTrainedModel]) -> bool:
+    """Whether the class has a loss (a base model does not)."""
+    return "labels" in inspect.signature(model_class.forward).parameters
+
+
+def with_loss_only(test):
+    """A test that needs a loss: it runs for the classes that take labels, not for base models."""
+    test.with_loss_only = True
+    return test
+
+
+class ModelTesterMixin:
+    """Subclasses set the class attributes and implement `get_config` and `get_inputs`. A test that takes
+    `model_class` runs once for each class of `all_model_classes`, base models included (`pytest_generate_tests`)."""
+
+    all_model_classes: tuple[type[PreTrainedModel], ...]  # the family's classes, its head model last
     config_class: type[PreTrainedConfig]
-    auto_class_name: str  # the transformers Auto class that loads `model_class`, e.g. "AutoModelForImageClassification"
-    output_name: str  # the output field compared between models, e.g. "logits"
     # (field, bad value) pairs, each of which the config must refuse with a ValueError naming the field
     invalid_config_values: list[tuple[str, Any]] = []
+
+    def pytest_generate_tests(self, metafunc) -> None:
+        if "model_class" in metafunc.fixturenames:
+            classes = metafunc.cls.all_model_classes
+            if getattr(metafunc.function, "with_loss_only", False):
+                classes = tuple(cls for cls in classes if takes_labels(cls))
+            metafunc.parametrize("model_class", classes, ids=[cls.__name__ for cls in classes])
+
+    @property
+    def model_class(self) -> type[PreTrainedModel]:
+        """The family's head model, which its own tests use."""
+        return self.all_model_classes[-1]
 
     def get_config(self, **overrides) -> PreTrainedConfig:
         raise NotImplementedError
@@ -66,55 +96,101 @@ class ModelTesterMixin:
         """Model inputs including labels."""
         raise NotImplementedError
 
-    def make_model(self) -> PreTrainedModel:
+    def inputs_for(self, model_class, batch_size: int = 3, seed: int = 0, labels: bool = True) -> dict:
+        """`get_inputs`, without the labels for a base model or where `labels` is False."""
+        inputs = self.get_inputs(batch_size, seed)
+        if not (labels and takes_labels(model_class)):
+            inputs.pop("labels")
+        return inputs
+
+    def make_model(self, model_class=None) -> PreTrainedModel:
         torch.manual_seed(0)
-        return self.model_class(self.get_config()).eval()
+        return (model_class or self.model_class)(self.get_config()).eval()
 
-    def outputs_of(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def outputs_of(self, model, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            return getattr(model(**inputs), self.output_name)
+            return tensors_of(model(**inputs))
 
-    def test_forward_returns_loss_with_labels_and_none_without(self):
-        model = self.make_model()
-        inputs = self.get_inputs()
+    def loss_of(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss with labels; for a base model a function of its first output that every weight changes."""
         outputs = model(**inputs)
-        assert outputs.loss is not None and outputs.loss.ndim == 0 and torch.isfinite(outputs.loss)
-        without_labels = {k: v for k, v in inputs.items() if k != "labels"}
-        assert model(**without_labels).loss is None
+        return outputs.loss if "labels" in inputs else outputs[0].float().pow(2).mean()
 
-    def test_gradients_reach_every_parameter(self):
-        model = self.make_model().train()
-        model(**self.get_inputs(batch_size=4)).loss.backward()
+    def assert_same_outputs(self, actual: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], **tolerance):
+        assert sorted(actual) == sorted(expected)
+        for name, value in expected.items():
+            torch.testing.assert_close(actual[name], value, **(tolerance or {"rtol": 0, "atol": 0}),
+                                       msg=lambda message, name=name: f"{name}: {message}")
+
+    def test_forward_returns_loss_with_labels_and_none_without(self, model_class):
+        model = self.make_model(model_class)
+        inputs = self.inputs_for(model_class)
+        outputs = model(**inputs)
+        if not takes_labels(model_class):
+            assert "loss" not in outputs, "a base model computes no loss"
+            return
+        assert outputs.loss is not None and outputs.loss.ndim == 0 and torch.isfinite(outputs.loss)
+        assert model(**self.inputs_for(model_class, labels=False)).loss is None
+        as_tuple = model(**inputs, return_dict=False)  # @can_return_tuple: the fields that are set, in order
+        assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], outputs.loss)
+
+    def test_gradients_reach_every_parameter(self, model_class):
+        model = self.make_model(model_class).train()
+        self.loss_of(model, self.inputs_for(model_class, batch_size=4)).backward()
         missing = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
         assert not missing, f"parameters without gradient: {missing}"
 
-    def test_save_and_load_give_identical_outputs(self, tmp_path):
-        model = self.make_model()
-        inputs = self.get_inputs()
+    def test_init_weights_sets_every_weight_and_buffer(self, model_class):
+        """In the spirit of transformers' `_config_zero_init` test: `_init_weights` (which `from_pretrained` also runs
+        on weights missing from a folder, e.g. a new head) sets every parameter and buffer, leaving none to PyTorch's
+        default initialisation or to what was there before; `*_range` fields near 0 give weights of mean 0 or 1."""
+        model = self.make_model(model_class)
+        tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+        for tensor in tensors.values():
+            tensor.data.fill_(float("nan") if tensor.is_floating_point() else -1)
+        for item in [*model.modules(), *tensors.values()]:
+            item.__dict__.pop("_is_hf_initialized", None)
+        model.initialize_weights()
+        left = [name for name, t in tensors.items() if (t.isnan() if t.is_floating_point() else t == -1).any()]
+        assert not left, f"not set by _init_weights: {left}"
+
+        ranges = {key: 1e-10 for key in self.get_config().to_dict() if key.endswith("_range")}
+        if ranges:
+            torch.manual_seed(0)
+            model = model_class(self.get_config(**ranges))
+            for name, parameter in model.named_parameters():
+                assert round(parameter.mean().item(), 6) in (0.0, 1.0), name
+
+    def test_save_and_load_give_identical_outputs(self, model_class, tmp_path):
+        model = self.make_model(model_class)
+        inputs = self.inputs_for(model_class)
         model.save_pretrained(tmp_path)
-        reloaded = self.model_class.from_pretrained(tmp_path).eval()
-        torch.testing.assert_close(self.outputs_of(reloaded, inputs), self.outputs_of(model, inputs), rtol=0, atol=0)
+        reloaded = model_class.from_pretrained(tmp_path).eval()
+        self.assert_same_outputs(self.outputs_of(reloaded, inputs), self.outputs_of(model, inputs))
         config = json.loads((tmp_path / "config.json").read_text())
         assert config["model_type"] == self.config_class.model_type
-        assert self.auto_class_name in config["auto_map"]
+        assert model_class._auto_class in config["auto_map"]
+        assert not [path.name for path in tmp_path.iterdir() if path.is_symlink()]  # plain files, on any filesystem
 
-    def test_remote_code_reload_without_hfmodels(self, tmp_path):
-        model = self.make_model()
-        inputs = self.get_inputs()
+    def test_remote_code_reload_without_hfmodels(self, model_class, tmp_path):
+        model = self.make_model(model_class)
+        inputs = self.inputs_for(model_class, labels=False)
         model.save_pretrained(tmp_path / "model")
-        torch.save({k: v for k, v in inputs.items() if k != "labels"}, tmp_path / "inputs.pt")
+        torch.save(inputs, tmp_path / "inputs.pt")
         run_without_hfmodels(
             f"""
             import torch, transformers
-            model = transformers.{self.auto_class_name}.from_pretrained("model", trust_remote_code=True).eval()
+            model = transformers.{model_class._auto_class}.from_pretrained("model", trust_remote_code=True).eval()
             assert not type(model).__module__.startswith("hfmodels"), type(model).__module__
+            assert type(model).__name__ == {model_class.__name__!r}, type(model)
             with torch.no_grad():
-                torch.save(model(**torch.load("inputs.pt")).{self.output_name}, "outputs.pt")
+                outputs = model(**torch.load("inputs.pt"))
+            torch.save({{name: value for name, value in outputs.items() if torch.is_tensor(value)}}, "outputs.pt")
             # strict loading travels with the code: a weight the model has no place for is an error
             from safetensors.torch import load_file, save_file
             save_file({{**load_file("model/model.safetensors"), "stray.weight": torch.zeros(1)}}, "model/model.safetensors")
             try:
-                transformers.{self.auto_class_name}.from_pretrained("model", trust_remote_code=True)
+                transformers.{model_class._auto_class}.from_pretrained("model", trust_remote_code=True)
             except ValueError as error:
                 assert "stray.weight" in str(error), error
             else:
@@ -122,17 +198,18 @@ class ModelTesterMixin:
             """,
             cwd=tmp_path,
         )
-        torch.testing.assert_close(torch.load(tmp_path / "outputs.pt"), self.outputs_of(model, inputs), rtol=0, atol=0)
+        expected = {name: value for name, value in self.outputs_of(model, inputs).items() if "." not in name}
+        self.assert_same_outputs(torch.load(tmp_path / "outputs.pt"), expected)
 
-    def test_weights_that_do_not_fit_are_errors_listing_the_keys(self, tmp_path):
-        self.make_model().save_pretrained(tmp_path)
+    def test_weights_that_do_not_fit_are_errors_listing_the_keys(self, model_class, tmp_path):
+        self.make_model(model_class).save_pretrained(tmp_path)
         weights_file = tmp_path / "model.safetensors"
         weights = load_file(weights_file)
         last = sorted(weights)[-1]
 
         def load_with(changed: dict[str, torch.Tensor], **options):
             save_file(changed, weights_file)
-            return self.model_class.from_pretrained(tmp_path, **options)
+            return model_class.from_pretrained(tmp_path, **options)
 
         without_last = {key: value for key, value in weights.items() if key != last}
         with pytest.raises(ValueError, match=f"missing from the folder.*{re.escape(last)}"):
@@ -148,22 +225,35 @@ class ModelTesterMixin:
         weights_file.unlink()
         torch.save(weights, tmp_path / "pytorch_model.bin")
         with pytest.raises(OSError, match="only as pickle.*use_safetensors=False"):
-            self.model_class.from_pretrained(tmp_path)
-        self.model_class.from_pretrained(tmp_path, use_safetensors=False)  # a pickle the caller trusts
+            model_class.from_pretrained(tmp_path)
+        model_class.from_pretrained(tmp_path, use_safetensors=False)  # a pickle the caller trusts
 
-    def test_auto_classes_load_the_family(self, tmp_path):
+    def test_auto_classes_load_the_family(self, model_class, tmp_path):
         import transformers
 
-        self.make_model().save_pretrained(tmp_path)
+        self.make_model(model_class).save_pretrained(tmp_path)
         assert isinstance(AutoConfig.from_pretrained(tmp_path), self.config_class)
-        assert isinstance(getattr(transformers, self.auto_class_name).from_pretrained(tmp_path), self.model_class)
+        assert type(getattr(transformers, model_class._auto_class).from_pretrained(tmp_path)) is model_class
 
-    def test_outputs_do_not_depend_on_batch_size(self):
-        model = self.make_model()
-        inputs = {k: v for k, v in self.get_inputs(batch_size=5).items() if k != "labels"}
+    def test_outputs_do_not_depend_on_batch_size(self, model_class):
+        model = self.make_model(model_class)
+        inputs = self.inputs_for(model_class, batch_size=5, labels=False)
         together = self.outputs_of(model, inputs)
-        one_by_one = torch.cat([self.outputs_of(model, {k: v[i : i + 1] for k, v in inputs.items()}) for i in range(5)])
-        torch.testing.assert_close(one_by_one, together, rtol=1e-4, atol=1e-5)
+        one_by_one = [self.outputs_of(model, {k: v[i : i + 1] for k, v in inputs.items()}) for i in range(5)]
+        self.assert_same_outputs({name: torch.cat([o[name] for o in one_by_one]) for name in together}, together,
+                                 rtol=1e-4, atol=1e-5)
+
+    def test_a_training_step_compiles_into_one_graph(self, model_class):
+        """The model claims `_can_compile_fullgraph`: no host sync, data-dependent branch or shape in its forward and
+        backward (each would break the graph). The graph is captured and run (aot_eager: no code generation)."""
+        assert model_class._can_compile_fullgraph
+        torch._dynamo.reset()
+        model = self.make_model(model_class).train()
+        compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+        loss = self.loss_of(compiled, self.inputs_for(model_class, batch_size=4))
+        loss.backward()
+        assert torch.isfinite(loss)
+        assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
     def test_config_refuses_invalid_values_naming_the_field(self):
         assert self.invalid_config_values, "list the invalid config values this family refuses"
@@ -171,24 +261,33 @@ class ModelTesterMixin:
             with pytest.raises(ValueError, match=field):
                 self.get_config(**{field: value})
 
+    def test_config_checks_again_when_saved(self, tmp_path):
+        """`validate` runs in `save_pretrained` too: a field set to a bad value after the config was made."""
+        field, value = self.invalid_config_values[0]
+        config = self.get_config()
+        setattr(config, field, value)
+        with pytest.raises(ValueError, match=field):
+            config.save_pretrained(tmp_path)
+
     def test_config_round_trips_through_json(self, tmp_path):
         config = self.get_config()
         config.save_pretrained(tmp_path)
         assert self.config_class.from_pretrained(tmp_path).to_dict() == config.to_dict()
 
-    def test_transformers_trainer_trains_it(self, tmp_path):
+    @with_loss_only
+    def test_transformers_trainer_lowers_the_loss(self, model_class, tmp_path):
+        """Ten `transformers.Trainer` steps on one batch of 8 rows: the loss of the last step is below the first's."""
         from transformers import Trainer
         from transformers import TrainingArguments as HfTrainingArguments
 
-        model = self.make_model().train()
+        model = self.make_model(model_class).train()
         inputs = self.get_inputs(batch_size=8)
         rows = [{k: v[i] for k, v in inputs.items()} for i in range(8)]
-        before = [p.detach().clone() for p in model.parameters()]
         args = HfTrainingArguments(
-            output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3,
+            output_dir=str(tmp_path), max_steps=10, per_device_train_batch_size=8, learning_rate=1e-2,
             report_to=[], use_cpu=True, save_strategy="no", logging_steps=1, disable_tqdm=True,
         )
         trainer = Trainer(model=model, args=args, train_dataset=rows)
-        result = trainer.train()
-        assert result.global_step == 3 and torch.isfinite(torch.tensor(result.training_loss))
-        assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "Trainer changed no weight"
+        assert trainer.train().global_step == 10
+        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        assert len(losses) == 10 and losses[-1] < losses[0], losses

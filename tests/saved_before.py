@@ -83,14 +83,15 @@ def make_inputs(kind: str) -> dict[str, torch.Tensor]:
 
 
 def tensors_of(outputs, prefix: str = "output") -> dict[str, torch.Tensor]:
-    """Every tensor of a model output (nested tuples flattened), keyed `output.<field>[.<index>]`."""
+    """Every tensor of a model output (nested tuples flattened), keyed `<prefix>.<field>[.<index>]`."""
     found = {}
     items = outputs.items() if hasattr(outputs, "items") else enumerate(outputs)
     for key, value in items:
+        name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, torch.Tensor):
-            found[f"{prefix}.{key}"] = value
+            found[name] = value
         elif isinstance(value, (tuple, list)):
-            found.update(tensors_of(value, f"{prefix}.{key}"))
+            found.update(tensors_of(value, name))
     return found
 
 
@@ -100,7 +101,8 @@ def run(model, kind: str) -> dict[str, torch.Tensor]:
     inputs = make_inputs(kind)
     model.eval()
     with torch.no_grad():
-        extra = {"output_hidden_states": True} if "output_hidden_states" in inspect.signature(model.forward).parameters else {}
+        takes_hidden_states = "output_hidden_states" in inspect.signature(model.forward).parameters
+        extra = {"output_hidden_states": True} if takes_hidden_states else {}
         results = {**{f"input.{k}": v for k, v in inputs.items()}, **tensors_of(model(**inputs, **extra))}
         if isinstance(model, GenerationMixin):
             results["generated"] = model.generate(

@@ -19,10 +19,8 @@ PCA_16_TEST_MSE = 0.0115
 
 
 class TestAutoencoder(ModelTesterMixin):
-    model_class = AutoencoderModel
+    all_model_classes = (AutoencoderModel,)
     config_class = AutoencoderConfig
-    auto_class_name = "AutoModel"
-    output_name = "reconstruction"
     invalid_config_values = [
         ("num_channels", 2),
         ("image_size", 0),

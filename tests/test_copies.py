@@ -21,8 +21,9 @@ def test_every_copy_is_what_make_fix_copies_writes():
 
 def test_no_symlink_is_checked_in():
     """Git for Windows checks symlinks out as text files by default: a model folder must be plain files."""
-    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "--stage"], capture_output=True, text=True, check=True)
-    links = [line.split("\t")[-1] for line in tracked.stdout.splitlines() if line.startswith("120000")]
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "--stage"], capture_output=True, text=True,
+                             check=True)
+    links = [line.split("\t")[-1] for line in tracked.stdout.splitlines() if line.startswith("120000")]  # mode: link
     assert not links, links
     assert not [path for path in (REPO / "hfmodels").rglob("*") if path.is_symlink()]
 
@@ -44,6 +45,8 @@ def test_a_copy_edited_by_hand_fails_the_check_naming_it_and_its_source(tmp_path
 
     written = fix_copies("--models", str(models))
     assert written.returncode == 0
-    assert written.stdout.splitlines() == ["wrote hfmodels/models/vae/loading.py", "wrote hfmodels/models/gpt/validation.py"]
+    assert written.stdout.splitlines() == [
+        "wrote hfmodels/models/vae/loading.py", "wrote hfmodels/models/gpt/validation.py"
+    ]
     assert fix_copies("--check", "--models", str(models)).returncode == 0
     assert edited.read_text() == (REPO / "hfmodels" / "models" / "vae" / "loading.py").read_text()

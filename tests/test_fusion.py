@@ -47,10 +47,8 @@ def fusion_inputs(batch_size: int, seed: int, num_labels: int = 3) -> dict[str, 
 class TestFusion(ModelTesterMixin):
     """An hfmodels CNN and an hfmodels GPT: both encoders are custom code, saved beside the fusion code."""
 
-    model_class = FusionForClassification
+    all_model_classes = (FusionForClassification,)
     config_class = FusionConfig
-    auto_class_name = "AutoModelForSequenceClassification"
-    output_name = "logits"
     invalid_config_values = [
         ("projection_dim", 0),
         ("head_hidden_size", 2.5),

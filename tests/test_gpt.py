@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
 
-from hfmodels import GPTConfig, GPTForCausalLM, GPTForSequenceClassification
+from hfmodels import GPTConfig, GPTForCausalLM, GPTForSequenceClassification, GPTModel
 
 from .model_tester import ModelTesterMixin
 
@@ -49,7 +49,6 @@ def greedy(model, input_ids, attention_mask=None, new_tokens=8, **kwargs):
 
 class GPTTester(ModelTesterMixin):
     config_class = GPTConfig
-    output_name = "logits"
     invalid_config_values = [
         ("vocab_size", 0),
         ("max_position_embeddings", -1),
@@ -74,8 +73,7 @@ class GPTTester(ModelTesterMixin):
 
 
 class TestGPTForCausalLM(GPTTester):
-    model_class = GPTForCausalLM
-    auto_class_name = "AutoModelForCausalLM"
+    all_model_classes = (GPTModel, GPTForCausalLM)
 
     def get_inputs(self, batch_size=3, seed=0):
         input_ids, attention_mask = padded_batch(batch_size, seed)
@@ -104,8 +102,7 @@ class TestGPTForCausalLM(GPTTester):
 
 
 class TestGPTForSequenceClassification(GPTTester):
-    model_class = GPTForSequenceClassification
-    auto_class_name = "AutoModelForSequenceClassification"
+    all_model_classes = (GPTForSequenceClassification,)
 
     def get_inputs(self, batch_size=3, seed=0):
         input_ids, attention_mask = padded_batch(batch_size, seed)

@@ -5,7 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from hfmodels import ImageClassifierConfig, ImageClassifierForImageClassification, ImageClassifierImageProcessor
+from hfmodels import (
+    ImageClassifierConfig,
+    ImageClassifierForImageClassification,
+    ImageClassifierImageProcessor,
+    ImageClassifierModel,
+)
 from hfmodels.data.digits import digits_pixels
 from hfmodels.training.run_folder import read_run
 
@@ -13,10 +18,8 @@ from .model_tester import ModelTesterMixin, run_without_hfmodels
 
 
 class TestImageClassifier(ModelTesterMixin):
-    model_class = ImageClassifierForImageClassification
+    all_model_classes = (ImageClassifierModel, ImageClassifierForImageClassification)
     config_class = ImageClassifierConfig
-    auto_class_name = "AutoModelForImageClassification"
-    output_name = "logits"
     invalid_config_values = [
         ("num_channels", 2),
         ("image_size", 1),
@@ -40,8 +43,6 @@ class TestImageClassifier(ModelTesterMixin):
         }
 
     def test_base_model_returns_pooled_features(self):
-        from hfmodels import ImageClassifierModel
-
         outputs = ImageClassifierModel(self.get_config()).eval()(self.get_inputs()["pixel_values"], output_hidden_states=True)
         assert outputs.pooler_output.shape == (3, 8)
         assert outputs.last_hidden_state.shape == (3, 8, 2, 2)
@@ -50,7 +51,7 @@ class TestImageClassifier(ModelTesterMixin):
     def test_label_outside_num_labels_is_a_clear_error(self):
         inputs = self.get_inputs()
         inputs["labels"][0] = 3
-        with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        with pytest.raises(ValueError, match=r"labels must be class ids in 0 .. 2 \(config.num_labels=3\), got \[3\]"):
             self.make_model()(**inputs)
 
     def test_wrong_channel_count_is_a_clear_error(self):
@@ -110,7 +111,7 @@ def test_saved_classifier_runs_without_hfmodels(trained_digits_classifier, tmp_p
     """AutoModel/AutoImageProcessor with remote code and the pipeline, in a process that cannot import hfmodels."""
     # the code beside the weights is the run's to push: with the files the family's files import
     code_files = read_run(trained_digits_classifier).code_files()
-    for name in ("modeling_image_classifier.py", "loading.py", "image_processing_image_classifier.py",
+    for name in ("modeling_image_classifier.py", "loading.py", "validation.py", "image_processing_image_classifier.py",
                  "image_processing_base.py"):
         assert name in code_files and not (trained_digits_classifier / name).is_symlink(), (name, code_files)
     images, labels = digits_pixels()

@@ -20,10 +20,8 @@ from .model_tester import ModelTesterMixin, run_without_hfmodels
 
 
 class TestUNet(ModelTesterMixin):
-    model_class = UNetForSemanticSegmentation
+    all_model_classes = (UNetModel, UNetForSemanticSegmentation)
     config_class = UNetConfig
-    auto_class_name = "AutoModelForSemanticSegmentation"
-    output_name = "logits"
     invalid_config_values = [
         ("num_channels", 2),
         ("depth", 0),
@@ -84,7 +82,7 @@ class TestUNet(ModelTesterMixin):
         model = self.make_model()
         inputs = self.get_inputs()
         inputs["labels"][0, 0, 0] = 3
-        with pytest.raises(ValueError, match=r"labels must be class ids in \[0, 3\).*255"):
+        with pytest.raises(ValueError, match=r"class ids in 0 .. 2 \(config.num_labels=3\) or 255 .*, got \[3\]"):
             model(**inputs)
         with pytest.raises(ValueError, match=r"labels must be masks of shape \(batch, height, width\)"):
             model(inputs["pixel_values"], labels=inputs["labels"][:, :8])

@@ -11,10 +11,8 @@ from .model_tester import ModelTesterMixin, run_without_hfmodels
 
 
 class TestVAE(ModelTesterMixin):
-    model_class = VAEModel
+    all_model_classes = (VAEModel,)  # its outputs in eval mode are decoded from the latent means: deterministic
     config_class = VAEConfig
-    auto_class_name = "AutoModel"
-    output_name = "reconstruction"  # in eval mode decoded from the latent means: deterministic
     invalid_config_values = [
         ("num_channels", 2),
         ("image_size", 6),  # not a multiple of 4, for 2 stages

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_autoencoder import AutoencoderConfig
 from .conv_autoencoder import ConvDecoder, ConvEncoder, check_latents, check_pixel_values, check_targets
@@ -35,6 +35,7 @@ class AutoencoderPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["ConvEncoder", "ConvDecoder"]
+    _can_compile_fullgraph = True  # tests/model_tester.py compiles a training step with fullgraph=True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -62,17 +63,12 @@ class AutoencoderModel(AutoencoderPreTrainedModel):
         check_latents(latents, self.config)
         return torch.sigmoid(self.decoder(latents))
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
-    ) -> AutoencoderOutput | tuple:
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None) -> AutoencoderOutput:
         r"""
         labels: the target images, shaped like `pixel_values`: the input itself for a plain autoencoder
             (what the autoencoder family passes), a clean image for a denoising one.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         latents = self.encode(pixel_values)  # (batch, latent_dim)
         reconstruction = self.decode(latents)  # (batch, num_channels, height, width)
 
@@ -81,8 +77,7 @@ class AutoencoderModel(AutoencoderPreTrainedModel):
             check_targets(labels, pixel_values)
             loss = nn.functional.mse_loss(reconstruction, labels.to(reconstruction.dtype))
 
-        output = AutoencoderOutput(loss=loss, latents=latents, reconstruction=reconstruction)
-        return output if return_dict else output.to_tuple()
+        return AutoencoderOutput(loss=loss, latents=latents, reconstruction=reconstruction)
 
     @torch.no_grad()
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:

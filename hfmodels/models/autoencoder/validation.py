@@ -46,7 +46,8 @@ class ValidatedConfig:
     def require_class_weights(self) -> None:
         """`class_weights` (of a class-weighted loss) is None or one positive number per class."""
         weights = self.class_weights
-        self.require("class_weights", weights is None or (len(weights) == self.num_labels and all(w > 0 for w in weights)),
+        one_per_class = weights is not None and len(weights) == self.num_labels and all(w > 0 for w in weights)
+        self.require("class_weights", weights is None or one_per_class,
                      f"must be None or {self.num_labels} positive numbers, one per class")
 
     def require(self, field: str, ok: bool, allowed: str) -> None:

@@ -9,9 +9,11 @@ from transformers import AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import can_return_tuple
 
 from .configuration_fusion import ENCODERS, FusionConfig, feature_size, remote_class
 from .loading import StrictLoadingMixin
+from .validation import check_class_ids
 
 ENCODER_MODULES = {"vision_config": "vision_model", "text_config": "text_model"}
 
@@ -59,6 +61,7 @@ class FusionPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     base_model_prefix = "fusion"
     main_input_name = "pixel_values"
     input_modalities = ("image", "text")
+    _can_compile_fullgraph = True  # its own code; with encoders that compile whole too (ours and BERT are tested)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -94,6 +97,7 @@ class FusionForClassification(FusionPreTrainedModel):
             nn.Linear(config.head_hidden_size, config.num_labels),
         )
         self.post_init()
+        self.loss_type = "ForSequenceClassification"  # self.loss_function's; transformers reads it off the class name
         for encoder in self.frozen_encoders():
             encoder.requires_grad_(False)
 
@@ -145,6 +149,7 @@ class FusionForClassification(FusionPreTrainedModel):
             for obj in (getattr(self.config, field), encoder):
                 custom_object_save(obj, save_directory)  # its module file and the files that imports, relatively
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -152,15 +157,13 @@ class FusionForClassification(FusionPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> SequenceClassifierOutput | tuple:
+    ) -> SequenceClassifierOutput:
         r"""
         pixel_values: (batch, channels, height, width) images, as the fusion processor makes them.
         input_ids / attention_mask / token_type_ids: (batch, seq) the texts, one per image.
         labels: (batch,) class ids in 0 .. num_labels - 1.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         if pixel_values is None or input_ids is None:
             given = [name for name, value in (("pixel_values", pixel_values), ("input_ids", input_ids)) if value is not None]
             raise ValueError(
@@ -184,16 +187,9 @@ class FusionForClassification(FusionPreTrainedModel):
 
         loss = None
         if labels is not None:
-            labels = labels.to(logits.device)
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_labels):
-                raise ValueError(
-                    f"labels must be class ids in 0 .. {self.config.num_labels - 1} (config.num_labels="
-                    f"{self.config.num_labels}), got values from {labels.min().item()} to {labels.max().item()}"
-                )
-            loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))
-
-        output = SequenceClassifierOutput(loss=loss, logits=logits)
-        return output if return_dict else output.to_tuple()
+            check_class_ids(labels, self.config.num_labels)
+            loss = self.loss_function(labels, logits, self.config)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 __all__ = ["FusionForClassification", "FusionPreTrainedModel"]

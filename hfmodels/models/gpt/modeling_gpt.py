@@ -1,9 +1,10 @@
 """A GPT (decoder-only transformer language model), as a transformers model: tokens -> next-token logits.
 
-Pre-norm blocks, one fused query/key/value projection, `torch.nn.functional.scaled_dot_product_attention`, rotary or
-learned positions, and the transformers Cache API for the key/value cache, so `generate` works as for any built-in
-model. The attention mask is built once per forward, and only where it is needed: without padding the attention runs
-with `is_causal=True` (a whole sequence) or with no mask at all (one new token attending to its cache).
+Pre-norm blocks, one fused query/key/value projection, attention through transformers' attention interface
+(`attn_implementation="sdpa"`, the default, or "eager", written out), rotary or learned positions, and the transformers
+Cache API for the key/value cache, so `generate` works as for any built-in model. The attention mask is built once per
+forward, and only where it is needed: without padding the attention runs with `is_causal=True` (a whole sequence) or
+with no mask at all (one new token attending to its cache).
 """
 
 import torch
@@ -19,9 +20,12 @@ from transformers.modeling_outputs import (
     CausalLMOutputWithPast,
     SequenceClassifierOutputWithPast,
 )
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import can_return_tuple
 
 from .configuration_gpt import GPTConfig
 from .loading import StrictLoadingMixin
+from .validation import check_class_ids, values_are_readable
 
 
 class GPTRMSNorm(nn.Module):
@@ -70,11 +74,37 @@ def apply_rotary(qk: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(pairs * rotation).flatten(-2).to(qk.dtype)  # (b, t, 2, heads, head_dim)
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool = False,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T / sqrt(head_dim) + mask) V, written out: `attn_implementation="eager"`, whose attention weights
+    can be returned. The mask is boolean (True: attend) or, with `is_causal`, the causal one of a whole sequence.
+    Returns the output (b, t, heads, d) and the weights (b, heads, t, past + t), as transformers' interface does."""
+    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (b, heads, t, past + t)
+    if is_causal:  # only without a cache: t == past + t
+        attention_mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).tril()
+    if attention_mask is not None:
+        scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+    weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2), weights
+
+
 class GPTAttention(nn.Module):
     """Causal multi-head self-attention with a fused qkv projection and an optional key/value cache."""
 
     def __init__(self, config: GPTConfig, layer_idx: int):
         super().__init__()
+        self.config = config
         self.layer_idx = layer_idx
         self.num_heads = config.num_attention_heads
         self.head_dim = config.head_dim
@@ -100,11 +130,12 @@ class GPTAttention(nn.Module):
             query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (b, heads, t, d) each
         if cache is not None:
             key, value = cache.update(key, value, self.layer_idx)  # (b, heads, past + t, d)
-        attn = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attn_mask, is_causal=is_causal,
-            dropout_p=self.attention_dropout if self.training else 0.0,
-        )  # (b, heads, t, d)
-        return self.out_proj(attn.transpose(1, 2).reshape(batch, seq, width))  # (b, t, width)
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        attn, _ = attention(
+            self, query, key, value, attn_mask, dropout=self.attention_dropout if self.training else 0.0,
+            is_causal=is_causal,
+        )  # (b, t, heads, d)
+        return self.out_proj(attn.reshape(batch, seq, width))  # (b, t, width)
 
 
 def activation(name: str) -> nn.Module:
@@ -158,6 +189,7 @@ class GPTPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["GPTBlock"]
     _supports_sdpa = True
+    _can_compile_fullgraph = True  # tests/model_tester.py compiles a training step with fullgraph=True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -181,7 +213,7 @@ class GPTPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
 
 
 def check_input_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
-    if input_ids.numel() == 0:
+    if not values_are_readable(input_ids) or input_ids.numel() == 0:  # on an accelerator the embedding's assert fires
         return
     low, high = (int(value) for value in torch.aminmax(input_ids))
     if high >= vocab_size or low < 0:
@@ -225,6 +257,7 @@ class GPTModel(GPTPreTrainedModel):
         self.norm = make_norm(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -233,9 +266,8 @@ class GPTModel(GPTPreTrainedModel):
         cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> BaseModelOutputWithPast | tuple:
+    ) -> BaseModelOutputWithPast:
         r"""
         attention_mask: (batch, past + seq), 1 for real tokens and 0 for padding, covering the cached tokens too.
         position_ids: (batch, seq); by default counted over the real tokens of `attention_mask` (so left padding does
@@ -246,7 +278,6 @@ class GPTModel(GPTPreTrainedModel):
         if use_cache is None:  # by default no cache where checkpointed blocks would write it twice
             checkpointing = self.training and torch.is_grad_enabled() and self.layers[0].gradient_checkpointing
             use_cache = self.config.use_cache and not checkpointing
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids and inputs_embeds.")
         if input_ids is not None:
@@ -263,8 +294,8 @@ class GPTModel(GPTPreTrainedModel):
                 f"attention_mask must have shape (batch, cached + new tokens) = {(batch, past + seq)}, "
                 f"got {tuple(attention_mask.shape)}"
             )
-        if attention_mask is not None and bool(attention_mask.all()):
-            attention_mask = None  # no padding: the fast paths below need no mask
+        if attention_mask is not None and values_are_readable(attention_mask) and bool(attention_mask.all()):
+            attention_mask = None  # no padding: the fast paths below need no mask (known for free on the CPU only)
         if position_ids is None:
             if attention_mask is not None:
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -seq:]  # (b, t)
@@ -289,19 +320,7 @@ class GPTModel(GPTPreTrainedModel):
             hidden_states = layer(hidden_states, rotary=rotary, attn_mask=attn_mask, is_causal=is_causal, cache=cache)
         hidden_states = self.norm(hidden_states)  # (b, t, width)
 
-        output = BaseModelOutputWithPast(last_hidden_state=hidden_states, cache=cache if use_cache else None)
-        return output if return_dict else output.to_tuple()
-
-
-def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-    """Next-token cross-entropy: the logits at position i predict labels[i + 1]; labels of -100 are ignored.
-    The labels are shifted (and padded with -100 at the end) rather than the logits, which saves a copy of them."""
-    shifted_labels = F.pad(labels[:, 1:], (0, 1), value=-100).reshape(-1).to(logits.device)  # (b * t,)
-    shifted_logits = logits.reshape(-1, logits.shape[-1]).float()  # (b * t, vocab)
-    if num_items_in_batch is None:
-        return F.cross_entropy(shifted_logits, shifted_labels, ignore_index=-100)
-    loss = F.cross_entropy(shifted_logits, shifted_labels, ignore_index=-100, reduction="sum")
-    return loss / num_items_in_batch
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, cache=cache if use_cache else None)
 
 
 class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
@@ -315,6 +334,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -325,14 +345,12 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int = 0,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> CausalLMOutputWithPast | tuple:
+    ) -> CausalLMOutputWithPast:
         r"""
         labels: (batch, seq) the token ids themselves (the shift happens inside); -100 marks positions without loss.
         logits_to_keep: compute the logits of only the last this many positions (0: all); `generate` passes 1.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         outputs = self.transformer(
             input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
@@ -342,10 +360,10 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         if logits_to_keep:
             hidden_states = hidden_states[:, -logits_to_keep:]  # (b, logits_to_keep, width)
         logits = self.lm_head(hidden_states)  # (b, t, vocab)
-        loss = causal_lm_loss(logits, labels, num_items_in_batch) if labels is not None else None
-
-        output = CausalLMOutputWithPast(loss=loss, logits=logits, cache=outputs.cache)
-        return output if return_dict else output.to_tuple()
+        loss = None
+        if labels is not None:  # next-token cross-entropy: the logits at position i predict labels[i + 1]
+            loss = self.loss_function(logits, labels, self.config.vocab_size, num_items_in_batch=num_items_in_batch)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=outputs.cache)
 
     @classmethod
     def from_gpt2(cls, model) -> "GPTForCausalLM":
@@ -422,6 +440,7 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         positions = torch.arange(seq, device=real.device)
         return (positions * real).argmax(-1)  # (b,), right and left padding alike
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -431,11 +450,9 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> SequenceClassifierOutputWithPast | tuple:
+    ) -> SequenceClassifierOutputWithPast:
         r"""labels: (batch,) class ids in 0 .. num_labels - 1."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         kwargs.pop("num_items_in_batch", None)
         outputs = self.transformer(
             input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
@@ -451,16 +468,9 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
 
         loss = None
         if labels is not None:
-            labels = labels.to(logits.device)
-            if labels.min() < 0 or labels.max() >= self.num_labels:
-                raise ValueError(
-                    f"labels must be class ids in 0 .. {self.num_labels - 1} (config.num_labels={self.num_labels}), "
-                    f"got {labels.tolist()}"
-                )
-            loss = F.cross_entropy(logits.float(), labels.view(-1))
-
-        output = SequenceClassifierOutputWithPast(loss=loss, logits=logits, cache=outputs.cache)
-        return output if return_dict else output.to_tuple()
+            check_class_ids(labels, self.num_labels)
+            loss = self.loss_function(labels, logits, self.config)
+        return SequenceClassifierOutputWithPast(loss=loss, logits=logits, cache=outputs.cache)
 
 
 __all__ = ["GPTForCausalLM", "GPTForSequenceClassification", "GPTModel", "GPTPreTrainedModel"]

@@ -8,9 +8,11 @@ from transformers.modeling_outputs import (
     BaseModelOutputWithPoolingAndNoAttention,
     ImageClassifierOutputWithNoAttention,
 )
+from transformers.utils import can_return_tuple
 
 from .configuration_image_classifier import ImageClassifierConfig
 from .loading import StrictLoadingMixin
+from .validation import check_class_ids
 
 
 class ConvNormAct(nn.Sequential):
@@ -52,6 +54,7 @@ class ImageClassifierPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["ResidualBlock"]
+    _can_compile_fullgraph = True  # tests/model_tester.py compiles a training step with fullgraph=True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -66,6 +69,8 @@ class ImageClassifierPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
             init.zeros_(module.running_mean)
             init.ones_(module.running_var)
             init.zeros_(module.num_batches_tracked)
+        elif isinstance(module, ImageClassifierForImageClassification) and module.class_weights is not None:
+            init.copy_(module.class_weights, torch.tensor(self.config.class_weights))
 
 
 class ImageClassifierModel(ImageClassifierPreTrainedModel):
@@ -85,17 +90,13 @@ class ImageClassifierModel(ImageClassifierPreTrainedModel):
         self.pooler = nn.AdaptiveAvgPool2d(1)
         self.post_init()
 
+    @can_return_tuple
     def forward(
-        self,
-        pixel_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
+        self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs
+    ) -> BaseModelOutputWithPoolingAndNoAttention:
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels:
             raise ValueError(
                 f"pixel_values must have shape (batch, {self.config.num_channels}, height, width) for this model "
@@ -109,9 +110,6 @@ class ImageClassifierModel(ImageClassifierPreTrainedModel):
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
         pooled_output = self.pooler(hidden_states).flatten(1)  # (batch, hidden_sizes[-1])
-
-        if not return_dict:
-            return tuple(v for v in (hidden_states, pooled_output, all_hidden_states) if v is not None)
         return BaseModelOutputWithPoolingAndNoAttention(
             last_hidden_state=hidden_states, pooler_output=pooled_output, hidden_states=all_hidden_states
         )
@@ -125,35 +123,29 @@ class ImageClassifierForImageClassification(ImageClassifierPreTrainedModel):
         self.image_classifier = ImageClassifierModel(config)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.hidden_sizes[-1], config.num_labels)
+        # the loss's class weights, on the model's device: no copy to it at every step
+        weights = None if config.class_weights is None else torch.tensor(config.class_weights, dtype=torch.float32)
+        self.register_buffer("class_weights", weights, persistent=False)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> ImageClassifierOutputWithNoAttention | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+    ) -> ImageClassifierOutputWithNoAttention:
+        r"""labels: (batch,) class ids in 0 .. num_labels - 1."""
         outputs = self.image_classifier(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
 
         loss = None
         if labels is not None:
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_labels):
-                raise ValueError(
-                    f"labels must be in [0, {self.config.num_labels}) (config.num_labels), "
-                    f"got values from {labels.min().item()} to {labels.max().item()}"
-                )
-            weight = None
-            if self.config.class_weights is not None:
-                weight = torch.tensor(self.config.class_weights, dtype=logits.dtype, device=logits.device)
-            loss = nn.functional.cross_entropy(logits, labels.to(logits.device), weight=weight)  # labels: (batch,)
-
-        if not return_dict:
-            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
-            return ((loss,) + output) if loss is not None else output
+            # transformers' loss for this class (self.loss_function) takes no class weights
+            check_class_ids(labels, self.config.num_labels)
+            weight = self.class_weights.to(logits.dtype) if self.class_weights is not None else None
+            loss = nn.functional.cross_entropy(logits, labels.to(logits.device), weight=weight)
         return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 

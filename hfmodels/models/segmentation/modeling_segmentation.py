@@ -7,9 +7,11 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithNoAttention, SemanticSegmenterOutput
+from transformers.utils import can_return_tuple
 
 from .configuration_segmentation import UNetConfig
 from .loading import StrictLoadingMixin
+from .validation import check_class_ids
 
 
 def make_norm(norm: str, channels: int) -> nn.Module:
@@ -41,6 +43,7 @@ class UNetPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["DoubleConv"]
+    _can_compile_fullgraph = True  # tests/model_tester.py compiles a training step with fullgraph=True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -55,6 +58,8 @@ class UNetPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
                 init.zeros_(module.running_mean)
                 init.ones_(module.running_var)
                 init.zeros_(module.num_batches_tracked)
+        elif isinstance(module, UNetForSemanticSegmentation) and module.class_weights is not None:
+            init.copy_(module.class_weights, torch.tensor(self.config.class_weights))
 
 
 class UNetModel(UNetPreTrainedModel):
@@ -71,17 +76,13 @@ class UNetModel(UNetPreTrainedModel):
         )
         self.post_init()
 
+    @can_return_tuple
     def forward(
-        self,
-        pixel_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BaseModelOutputWithNoAttention | tuple:
+        self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs
+    ) -> BaseModelOutputWithNoAttention:
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         smallest = 2**self.config.depth
         if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels or min(pixel_values.shape[2:]) < smallest:
             raise ValueError(
@@ -104,9 +105,6 @@ class UNetModel(UNetPreTrainedModel):
             hidden_states = self.decoder[level](torch.cat([skip, upsampled], dim=1))  # (batch, channels[level], h, w)
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
-
-        if not return_dict:
-            return tuple(v for v in (hidden_states, all_hidden_states) if v is not None)
         return BaseModelOutputWithNoAttention(last_hidden_state=hidden_states, hidden_states=all_hidden_states)
 
 
@@ -117,49 +115,43 @@ class UNetForSemanticSegmentation(UNetPreTrainedModel):
         super().__init__(config)
         self.unet = UNetModel(config)
         self.classifier = nn.Conv2d(config.base_channels, config.num_labels, kernel_size=1)
+        # the loss's class weights, on the model's device: no copy to it at every step
+        weights = None if config.class_weights is None else torch.tensor(config.class_weights, dtype=torch.float32)
+        self.register_buffer("class_weights", weights, persistent=False)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> SemanticSegmenterOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+    ) -> SemanticSegmenterOutput:
+        r"""labels: (batch, height, width) masks of class ids (`semantic_loss_ignore_index` where there is none)."""
         outputs = self.unet(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.last_hidden_state)  # (batch, num_labels, height, width)
 
         loss = None
         if labels is not None:
             loss = self.loss(logits, labels.to(logits.device))
-
-        if not return_dict:
-            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
-            return ((loss,) + output) if loss is not None else output
         return SemanticSegmenterOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over the pixels whose label is not `semantic_loss_ignore_index`."""
+        """Mean (class-weighted) cross-entropy over the pixels whose label is not `semantic_loss_ignore_index`; 0
+        when every pixel is ignored. transformers' segmentation loss (self.loss_function) takes no class weights and
+        gives NaN there."""
         ignore_index = self.config.semantic_loss_ignore_index
         if labels.shape != (logits.shape[0], *logits.shape[2:]):
             raise ValueError(
                 f"labels must be masks of shape (batch, height, width) = {(logits.shape[0], *logits.shape[2:])}, "
                 f"the shape of the pixel_values, got {tuple(labels.shape)}"
             )
-        labelled = labels[labels != ignore_index]
-        if labelled.numel() and (labelled.min() < 0 or labelled.max() >= self.config.num_labels):
-            raise ValueError(
-                f"labels must be class ids in [0, {self.config.num_labels}) (config.num_labels) or {ignore_index} "
-                f"(config.semantic_loss_ignore_index), got values from {labelled.min().item()} to {labelled.max().item()}"
-            )
-        if not labelled.numel():  # every pixel ignored: no signal, and not the NaN cross_entropy would give
-            return logits.sum() * 0.0
-        weight = None
-        if self.config.class_weights is not None:
-            weight = torch.tensor(self.config.class_weights, dtype=logits.dtype, device=logits.device)
-        return nn.functional.cross_entropy(logits, labels.long(), weight=weight, ignore_index=ignore_index)
+        check_class_ids(labels, self.config.num_labels, ignore_index=ignore_index)
+        weight = self.class_weights.to(logits.dtype) if self.class_weights is not None else None
+        loss = nn.functional.cross_entropy(logits, labels.long(), weight=weight, ignore_index=ignore_index)
+        # a batch without labelled pixels: cross_entropy's mean is 0 / 0 (its gradient is 0 all the same)
+        return torch.where((labels != ignore_index).any(), loss, 0.0)
 
 
 __all__ = ["UNetPreTrainedModel", "UNetModel", "UNetForSemanticSegmentation"]

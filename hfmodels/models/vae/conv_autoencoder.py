@@ -55,7 +55,8 @@ def check_sizes(config) -> None:
     """The rules of the config fields the autoencoder and the VAE share: channels, stages, image and latent sizes."""
     config.require("num_channels", config.num_channels in (1, 3), "must be 1 (grayscale) or 3 (RGB)")
     stages = len(config.hidden_sizes)
-    config.require("hidden_sizes", stages and min(config.hidden_sizes) >= 1, "must be a non-empty list of positive integers")
+    config.require("hidden_sizes", stages and min(config.hidden_sizes) >= 1,
+                   "must be a non-empty list of positive integers")
     reduction = 2**stages  # each stage halves the size
     config.require("image_size", config.image_size >= reduction and config.image_size % reduction == 0,
                    f"must be a positive multiple of {reduction} for the {stages} stages of hidden_sizes")

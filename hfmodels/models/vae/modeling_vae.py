@@ -6,11 +6,12 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_vae import VAEConfig
 from .conv_autoencoder import ConvDecoder, ConvEncoder, check_latents, check_pixel_values, check_targets
 from .loading import StrictLoadingMixin
+from .validation import values_are_readable
 
 # log-variances are clamped to this range before exponentiating, as in diffusers' DiagonalGaussianDistribution
 LOG_VAR_RANGE = (-30.0, 20.0)
@@ -47,6 +48,7 @@ class VAEPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["ConvEncoder", "ConvDecoder"]
+    _can_compile_fullgraph = True  # tests/model_tester.py compiles a training step with fullgraph=True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -76,17 +78,12 @@ class VAEModel(VAEPreTrainedModel):
         check_latents(latents, self.config)
         return torch.sigmoid(self.decoder(latents))
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
-    ) -> VAEOutput | tuple:
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None) -> VAEOutput:
         r"""
         labels: the target images, shaped like `pixel_values` with pixels in [0, 1]: the input itself for a
             plain VAE (what the vae family passes).
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         mean, log_var = self.encode(pixel_values)  # (batch, latent_dim) each
         if self.training:  # the reparameterisation trick: z = mean + std * noise, differentiable in mean and std
             latents = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)  # (batch, latent_dim)
@@ -97,7 +94,7 @@ class VAEModel(VAEPreTrainedModel):
         loss = reconstruction_loss = kl_loss = None
         if labels is not None:
             check_targets(labels, pixel_values)
-            if labels.numel() and (labels.min() < 0 or labels.max() > 1):
+            if values_are_readable(labels) and labels.numel() and (labels.min() < 0 or labels.max() > 1):
                 raise ValueError(
                     f"labels (target images) must have pixels in [0, 1] for the Bernoulli reconstruction loss, "
                     f"got values from {labels.min().item()} to {labels.max().item()}"
@@ -108,11 +105,10 @@ class VAEModel(VAEPreTrainedModel):
             kl_loss = (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp())).sum(1).mean()
             loss = reconstruction_loss + self.config.beta * kl_loss
 
-        output = VAEOutput(
+        return VAEOutput(
             loss=loss, reconstruction_loss=reconstruction_loss, kl_loss=kl_loss, latents=latents,
             reconstruction=torch.sigmoid(logits), latent_mean=mean, latent_log_var=log_var,
         )
-        return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
     def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
