@@ -237,3 +237,40 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     assert len(attention_calls) == 3, "the block was not recomputed in the backward pass"
     for name, grad in plain.items():
         torch.testing.assert_close(checkpointed[name], grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("positions", ["rotary", "learned"])
+def test_eager_attention_gives_the_sdpa_outputs(positions, monkeypatch):
+    """`attn_implementation="eager"` runs the written-out attention (it is not ignored) and gives what SDPA gives:
+    padded batches, a prompt fed through the cache in chunks, and greedy generation."""
+    from hfmodels.models.gpt import modeling_gpt
+
+    calls, eager = [], modeling_gpt.eager_attention_forward
+    monkeypatch.setattr(modeling_gpt, "eager_attention_forward", lambda *args, **kw: calls.append(1) or eager(*args, **kw))
+    sdpa = tiny_model(position_embedding_type=positions)
+    assert sdpa.config._attn_implementation == "sdpa"
+    input_ids, attention_mask = padded_batch(3, seed=4)
+    prompt = torch.randint(3, VOCAB, (2, 9), generator=torch.Generator().manual_seed(5))
+
+    def outputs(model):
+        cache = DynamicCache(config=model.config)
+        with torch.no_grad():
+            padded = model(input_ids, attention_mask=attention_mask).logits
+            chunks = torch.cat([model(prompt[:, a:b], cache=cache).logits for a, b in [(0, 4), (4, 5), (5, 9)]], dim=1)
+        return padded, chunks, greedy(model, *left_pad([prompt[0, :4], prompt[1]]))[0]
+
+    expected = outputs(sdpa)
+    assert not calls
+    eager_model = tiny_model(position_embedding_type=positions, attn_implementation="eager")
+    assert eager_model.config._attn_implementation == "eager"
+    padded, chunks, generated = outputs(eager_model)
+    assert calls, "attn_implementation='eager' was ignored"
+    torch.testing.assert_close(padded, expected[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(chunks, expected[1], rtol=1e-4, atol=1e-5)
+    assert torch.equal(generated, expected[2])
+    sdpa.set_attn_implementation("eager")  # switched on a built model too
+    calls.clear()
+    with torch.no_grad():
+        switched = sdpa(input_ids, attention_mask=attention_mask).logits
+    torch.testing.assert_close(switched, expected[0], rtol=1e-4, atol=1e-5)
+    assert calls
