@@ -246,7 +246,12 @@ def test_eager_attention_gives_the_sdpa_outputs(positions, monkeypatch):
     from hfmodels.models.gpt import modeling_gpt
 
     calls, eager = [], modeling_gpt.eager_attention_forward
-    monkeypatch.setattr(modeling_gpt, "eager_attention_forward", lambda *args, **kw: calls.append(1) or eager(*args, **kw))
+
+    def counted_eager(*args, **kwargs):
+        calls.append(1)
+        return eager(*args, **kwargs)
+
+    monkeypatch.setattr(modeling_gpt, "eager_attention_forward", counted_eager)
     sdpa = tiny_model(position_embedding_type=positions)
     assert sdpa.config._attn_implementation == "sdpa"
     input_ids, attention_mask = padded_batch(3, seed=4)
