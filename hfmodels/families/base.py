@@ -48,10 +48,11 @@ FAMILIES: dict[str, Family] = {}  # `--model` name -> the family; filled by `reg
 def register_family(family_class: type[Family]) -> type[Family]:
     """Declares a family: the one place that makes `--model <family_class.name>` exist."""
     registered = FAMILIES.get(family_class.name)
-    if registered is not None and type(registered) is not family_class:
+    if registered is None:
+        FAMILIES[family_class.name] = family_class()
+    elif type(registered) is not family_class:
         raise ValueError(f"two families are named {family_class.name!r}: {type(registered).__name__} and "
                          f"{family_class.__name__}")
-    FAMILIES[family_class.name] = family_class()
     return family_class
 
 
