@@ -198,8 +198,8 @@ def apply_push_timeout(request: httpx2.Request) -> None:
 @contextmanager
 def request_timeout(seconds: float) -> Iterator[None]:
     """The requests made in this block, in this context, that set no timeout wait at most `seconds` for any one read
-    or write (`connect` at most CONNECT_TIMEOUT); huggingface_hub's client and the process's other requests are
-    left as they are."""
+    or write (`connect` at most CONNECT_TIMEOUT). huggingface_hub's client keeps its own timeout; the hook added to
+    it (once) changes no request made outside such a block."""
     session = get_session()  # made again after set_client_factory or a fork: the hook is added to the current one
     if apply_push_timeout not in session.event_hooks["request"]:
         session.event_hooks = {**session.event_hooks,
