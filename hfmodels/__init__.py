@@ -1,45 +1,26 @@
 """hfmodels: deep-learning model families native to the Hugging Face stack.
 
-Importing the package registers every family with the transformers Auto classes.
+`import hfmodels` is light: it imports neither torch nor transformers, so `hfmodels --help` answers at once. The
+model classes (`hfmodels.GPTConfig`, `hfmodels.ImageClassifierForImageClassification`, ...) are attributes of
+`hfmodels.models`, imported when one of them is first used (PEP 562). Importing `hfmodels.models`, which that does,
+registers every family with the transformers Auto classes.
 """
 
-from . import models  # noqa: F401  (importing it registers the families)
-from .models.autoencoder import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel, AutoencoderOutput
-from .models.fusion import FusionConfig, FusionForClassification, FusionProcessor
-from .models.gpt import GPTConfig, GPTForCausalLM, GPTForSequenceClassification, GPTModel
-from .models.image_classifier import (
-    ImageClassifierConfig,
-    ImageClassifierForImageClassification,
-    ImageClassifierImageProcessor,
-    ImageClassifierModel,
-)
-from .models.segmentation import UNetConfig, UNetForSemanticSegmentation, UNetImageProcessor, UNetModel
-from .models.vae import VAEConfig, VAEImageProcessor, VAEModel, VAEOutput
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AutoencoderConfig",
-    "AutoencoderImageProcessor",
-    "AutoencoderModel",
-    "AutoencoderOutput",
-    "FusionConfig",
-    "FusionForClassification",
-    "FusionProcessor",
-    "GPTConfig",
-    "GPTForCausalLM",
-    "GPTForSequenceClassification",
-    "GPTModel",
-    "ImageClassifierConfig",
-    "ImageClassifierForImageClassification",
-    "ImageClassifierImageProcessor",
-    "ImageClassifierModel",
-    "UNetConfig",
-    "UNetForSemanticSegmentation",
-    "UNetImageProcessor",
-    "UNetModel",
-    "VAEConfig",
-    "VAEImageProcessor",
-    "VAEModel",
-    "VAEOutput",
-]
+
+def __getattr__(name: str):
+    # the model classes are CamelCase; other names (a submodule not imported yet) stay cheap misses
+    if name == "__all__" or name[:1].isupper():  # `from hfmodels import *` reads __all__
+        models = import_module(".models", __name__)
+        if name == "__all__":
+            return ["__version__", *models.__all__]
+        if name in models.__all__:
+            return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__getattr__("__all__")})

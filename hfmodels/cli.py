@@ -1,4 +1,7 @@
-"""`hfmodels <command>`: train, evaluate and predict. Results go to stdout as JSON; logs go to stderr."""
+"""`hfmodels <command>`: train, evaluate and predict. Results go to stdout as JSON; logs go to stderr.
+
+Each command parses its arguments first and imports what it needs after (torch, transformers, datasets take
+seconds to import): `hfmodels --help` and a bad flag answer at once."""
 
 from __future__ import annotations
 
@@ -8,31 +11,29 @@ import logging
 import os
 import sys
 
-from .errors import ModelSavedError
+from .errors import ModelSavedError, first_line
 
 
 def configure_logging() -> None:
+    """hfmodels' progress on stderr; warnings only from the libraries below it. transformers and datasets read
+    their settings from the environment when they are imported, which most commands do later or never."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datasets
-    import transformers
-
-    transformers.logging.set_verbosity_warning()
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_warning()
+    for name, value in (("TOKENIZERS_PARALLELISM", "false"), ("TRANSFORMERS_VERBOSITY", "warning"),
+                        ("DATASETS_VERBOSITY", "warning"), ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")):
+        os.environ.setdefault(name, value)
     logging.getLogger("accelerate").setLevel(logging.WARNING)
 
 
 def command_train(argv: list[str]) -> int:
-    from .training import parse_training_arguments, train
-
-    from .hub import write_card
+    from .training.arguments import parse_training_arguments
 
     args = parse_training_arguments(argv)
+    from .hub.card import write_card
+    from .training.loop import train
+
     result = train(args, after_save={"the model card": write_card})
     if args.push_to_hub:
-        from .errors import ModelSavedError, first_line
-        from .hub import push_run
+        from .hub.push import push_run
 
         try:
             commit = push_run(result["output_dir"], args.push_to_hub, private=args.hub_private)
@@ -106,7 +107,7 @@ def command_push(argv: list[str]) -> int:
     parser.add_argument("--token", help="Hub token (default: HF_TOKEN, then `hf auth login`).")
     parser.add_argument("--license", help="A Hub license id for the card (e.g. apache-2.0).")
     args = parser.parse_args(argv)
-    from .hub import push_run
+    from .hub.push import push_run
 
     commit = push_run(
         args.run, args.repo_id, private=args.private, revision=args.revision, tag=args.tag, create_pr=args.create_pr,
@@ -154,7 +155,7 @@ def command_card(argv: list[str]) -> int:
     parser.add_argument("--repo-id", help="The Hub repo the card describes (default: the card's current one).")
     parser.add_argument("--license", help="A Hub license id (default: the card's current one).")
     args = parser.parse_args(argv)
-    from .hub import ensure_card_ok, write_card
+    from .hub.card import ensure_card_ok, write_card
 
     if not args.check:
         print(write_card(args.run, args.repo_id, args.license))
@@ -218,25 +219,37 @@ def command_data(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {
-    "train": command_train, "evaluate": command_evaluate, "predict": command_predict, "push": command_push,
-    "card": command_card, "train-tokenizer": command_train_tokenizer,
-    "bench": command_bench, "app": command_app, "space": command_space,
-    "data": command_data,
+COMMANDS = {  # name -> (function, what it does)
+    "train": (command_train, "train a model family (hfmodels train --help for its flags)"),
+    "evaluate": (command_evaluate, "score a saved model on a data source; prints JSON"),
+    "predict": (command_predict, "run a saved model's pipeline on images or texts; prints JSON"),
+    "push": (command_push, "publish a run folder to the Hub in one commit"),
+    "card": (command_card, "render or check a run's model card"),
+    "train-tokenizer": (command_train_tokenizer, "train a byte-level BPE tokenizer"),
+    "bench": (command_bench, "measure the speed goals as ratios"),
+    "app": (command_app, "serve a model in a Gradio web app"),
+    "space": (command_space, "export a model as a Gradio Space"),
+    "data": (command_data, "generate data sets (the pneumonia demo)"),
 }
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    return "usage: hfmodels <command> [options]\n\ncommands:\n" + "\n".join(
+        f"  {name:<{width}}  {description}" for name, (_, description) in COMMANDS.items())
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(f"usage: hfmodels {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
+        print(usage(), file=sys.stderr)
         if argv and argv[0] not in ("-h", "--help"):
             print(f"hfmodels: unknown command {argv[0]!r}", file=sys.stderr)
             return 2
         return 0 if argv else 2
     configure_logging()
     try:
-        return COMMANDS[argv[0]](argv[1:])
+        return COMMANDS[argv[0]][0](argv[1:])
     # bad input, a file or model that cannot be read (a missing Hub repo offline, a full disk), or a step after
     # training that failed with the model saved: one clear line
     except (ValueError, OSError, ModelSavedError) as error:

@@ -8,10 +8,11 @@ import json
 import sys
 
 from hfmodels.cli import configure_logging
-from hfmodels.hub import write_card
-from hfmodels.training import parse_training_arguments, train
 
 if __name__ == "__main__":
-    configure_logging()
+    configure_logging()  # first: transformers and datasets read its settings when they are imported
+    from hfmodels.hub.card import write_card
+    from hfmodels.training import parse_training_arguments, train
+
     result = train(parse_training_arguments(sys.argv[1:], prog="scripts/train.py"), after_save={"the model card": write_card})
     print(json.dumps(result, indent=2))

@@ -126,7 +126,8 @@ def serve():
 def test_pneumonia_workflow_data_training_metrics_card_and_app(pneumonia_run, serve):
     data_dir = pneumonia_run.parent / "chest_xray"
     assert "synthetic" in (data_dir / "README.txt").read_text().lower()
-    assert sorted(p.name for p in data_dir.iterdir()) == ["README.txt", "test", "train", "val"]
+    assert json.loads((data_dir / "hfmodels_data.json").read_text()) == {"synthetic": True, "medical": True}
+    assert sorted(p.name for p in data_dir.iterdir()) == ["README.txt", "hfmodels_data.json", "test", "train", "val"]
     assert len(list((data_dir / "train" / "PNEUMONIA").iterdir())) == 3 * len(list((data_dir / "train" / "NORMAL").iterdir()))
 
     config = json.loads((pneumonia_run / "config.json").read_text())
@@ -134,6 +135,7 @@ def test_pneumonia_workflow_data_training_metrics_card_and_app(pneumonia_run, se
     assert config["class_weights"] == pytest.approx([2.0, 2 / 3])  # 8 NORMAL, 24 PNEUMONIA
     results = json.loads((pneumonia_run / "eval_results.json").read_text())
     assert results["dataset"]["sizes"] == {"train": 32, "validation": 4, "test": 8}  # `val/` became validation
+    assert results["medical"] is True and results["dataset"]["synthetic"] is True  # from hfmodels_data.json
     for metric in ("accuracy", "f1", "sensitivity", "specificity", "roc_auc"):
         assert 0.0 <= results["metrics"][metric] <= 1.0, metric
     assert (pneumonia_run / "confusion_matrix.png").is_file()
@@ -143,7 +145,7 @@ def test_pneumonia_workflow_data_training_metrics_card_and_app(pneumonia_run, se
     assert json.loads(evaluated.stdout)["metrics"] == pytest.approx(results["metrics"])
 
     card = (pneumonia_run / "README.md").read_text()
-    assert "not a medical device" in card and "synthetic stand-in" in card
+    assert "not a medical device" in card and "trained on synthetic data" in card
 
     url, _ = serve(pneumonia_run, examples=True)
     page = urllib.request.urlopen(url + "config").read().decode()
@@ -153,6 +155,28 @@ def test_pneumonia_workflow_data_training_metrics_card_and_app(pneumonia_run, se
                                     api_name="/classify")
     assert {c["label"] for c in label["confidences"]} == {"NORMAL", "PNEUMONIA"}
     assert Image.open(overlay).size == (256, 256)  # the saliency overlay, enlarged from 32x32
+
+
+def test_the_app_states_what_the_run_recorded_not_what_its_card_or_labels_suggest(tmp_path):
+    from hfmodels.app.views import NOT_A_DIAGNOSTIC_DEVICE, TRAINED_ON_SYNTHETIC_DATA, card_markdown
+
+    (tmp_path / "README.md").write_text("A PNEUMONIA classifier trained on a synthetic stand-in.\n")
+    results = {"medical": False, "dataset": {"name": "chest_xray", "split": "test", "synthetic": False},
+               "metrics": {"accuracy": 0.75}}
+    (tmp_path / "eval_results.json").write_text(json.dumps(results))
+    shown = card_markdown(tmp_path)
+    assert NOT_A_DIAGNOSTIC_DEVICE not in shown and TRAINED_ON_SYNTHETIC_DATA not in shown and "0.75" in shown
+    results["medical"], results["dataset"]["synthetic"] = True, True
+    (tmp_path / "eval_results.json").write_text(json.dumps(results))
+    shown = card_markdown(tmp_path)
+    assert NOT_A_DIAGNOSTIC_DEVICE in shown and TRAINED_ON_SYNTHETIC_DATA in shown
+
+
+def test_every_family_has_an_app_view():
+    from hfmodels.app.views import VIEWS
+    from hfmodels.families import FAMILIES
+
+    assert sorted(VIEWS) == sorted(FAMILIES)
 
 
 def test_class_weights_auto_is_refused_where_the_loss_has_none():

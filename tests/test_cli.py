@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -46,6 +49,23 @@ def test_unknown_model_family_is_a_clear_error():
     result = run_cli("train", "--model", "no-such-family")
     assert result.returncode == 1
     assert "Unknown model family --model 'no-such-family'" in result.stderr and "image-classifier" in result.stderr
+
+
+def test_a_family_is_declared_once_under_a_name_of_its_own():
+    from hfmodels.families import FAMILIES, get_family, register_family
+    from hfmodels.families.image_classifier import ImageClassifierFamily
+
+    family = get_family("image-classifier")
+    assert type(family) is ImageClassifierFamily
+    assert register_family(ImageClassifierFamily) is ImageClassifierFamily  # declaring it again changes nothing
+    assert get_family("image-classifier") is family
+
+    class Impostor(ImageClassifierFamily):  # inherits the name
+        pass
+
+    with pytest.raises(ValueError, match="two families are named 'image-classifier': ImageClassifierFamily and Impost"):
+        register_family(Impostor)
+    assert FAMILIES["image-classifier"] is family
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path):
@@ -120,3 +140,60 @@ def test_a_one_line_message_is_the_first_line_or_the_error_type():
     assert first_line(OSError("  no such repo\nsee https://example.invalid/help  ")) == "no such repo"
     assert first_line(KeyError()) == "KeyError"  # an empty message: the type, not an IndexError
     assert first_line(ValueError("\n")) == "ValueError"
+
+
+HEAVY_MODULES = ("torch", "transformers", "datasets", "accelerate", "sklearn")
+
+
+def test_help_and_bad_flags_answer_before_anything_heavy_is_imported():
+    """`hfmodels --help`, `hfmodels train --help` and a bad flag read the arguments first: the libraries that take
+    seconds to import are not imported (checked in sys.modules of a fresh process, not by timing)."""
+    script = textwrap.dedent("""
+        import sys
+        from hfmodels.cli import main
+
+        for argv in (["--help"], ["train", "--help"], ["train", "--bad-flag"], ["train", "--batch-size", "x"],
+                     ["predict"], ["no-such-command"]):
+            try:
+                main(argv)
+            except SystemExit:  # argparse's help and usage errors
+                pass
+        print("imported:", sorted(name for name in {heavy} if name in sys.modules), file=sys.stderr)
+    """).format(heavy=HEAVY_MODULES)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "unrecognized arguments: --bad-flag" in result.stderr and "invalid int value: 'x'" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "imported: []"
+
+
+def test_the_auto_classes_know_the_families_once_hfmodels_models_is_imported(tmp_path):
+    """The documented contract (README, Loading): `import hfmodels` imports no model code and registers nothing;
+    `import hfmodels.models`, or using any model class through hfmodels, registers every family with the Auto
+    classes, so a saved model loads without trust_remote_code."""
+    import hfmodels
+
+    hfmodels.ImageClassifierForImageClassification(hfmodels.ImageClassifierConfig(
+        num_channels=1, image_size=8, hidden_sizes=[4], depths=[1], id2label={0: "a", 1: "b"},
+    )).save_pretrained(tmp_path / "model")
+    script = textwrap.dedent("""
+        import sys
+        import hfmodels
+
+        assert not {"torch", "transformers", "hfmodels.models"} & set(sys.modules), "import hfmodels imported them"
+        from transformers import AutoConfig, AutoModelForImageClassification
+
+        try:
+            AutoConfig.from_pretrained("model", trust_remote_code=False)
+        except ValueError:
+            pass  # hfmodels-image-classifier is not known yet: nothing registered it
+        else:
+            raise SystemExit("import hfmodels alone registered the families")
+        import hfmodels.models
+
+        model = AutoModelForImageClassification.from_pretrained("model")
+        print(type(model).__module__, type(model).__name__)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["hfmodels.models.image_classifier.modeling_image_classifier",
+                                                      "ImageClassifierForImageClassification"]

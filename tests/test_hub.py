@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from itertools import pairwise
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import pytest
 import torch
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
-from huggingface_hub.utils import http_backoff
+from huggingface_hub.utils import get_session, http_backoff
 
 from hfmodels.hub import CardCheckError, NotAModelError, PushError, push_run, write_card
+from hfmodels.hub.push import request_timeout
 from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, client_env, loopback_hub  # noqa: F401
 from hfmodels.testing.hub import STAGE_PATHS
 from hfmodels.training import TrainingArguments, train
@@ -306,6 +308,33 @@ def test_a_pull_request_commit_is_not_retried(loopback_hub, pushed):
     with pytest.raises(PushError, match=r"commit step: HTTP 503; not retried: a pull request may have been opened"):
         push_run(pushed, REPO_ID, token=TEST_TOKEN, create_pr=True)
     assert [entry.status for entry in loopback_hub.log_for(STAGE_PATHS["commit"])] == [503]
+
+
+def test_the_push_timeout_is_the_pushs_alone(loopback_hub, pushed):
+    """A push leaves huggingface_hub's shared client as it was: each of its own requests waits at most
+    HFMODELS_HUB_TIMEOUT, and a request another thread makes meanwhile keeps the client's own (no limit)."""
+    session = get_session()
+    client_timeout = session.timeout
+    with request_timeout(1):  # adds the push's hook first, so that the one below sees what it did
+        pass
+    seen: list[tuple[str, float | None, object]] = []  # (thread, read timeout of the request, the client's timeout)
+
+    def another_request() -> None:
+        HfApi(endpoint=loopback_hub.endpoint).whoami(token=TEST_TOKEN)
+
+    def record(request) -> None:
+        seen.append((threading.current_thread().name, request.extensions["timeout"]["read"], session.timeout))
+        if len(seen) == 1:  # while the push is under way
+            other = threading.Thread(target=another_request, name="other")
+            other.start()
+            other.join()
+
+    session.event_hooks = {**session.event_hooks, "request": [*session.event_hooks["request"], record]}
+    push_run(pushed, REPO_ID, token=TEST_TOKEN)
+    pushing = [(timeout, client) for thread, timeout, client in seen if thread != "other"]
+    assert len(pushing) >= 4 and all(each == (CLIENT_TIMEOUT, client_timeout) for each in pushing), seen
+    assert [(timeout, client) for thread, timeout, client in seen if thread == "other"] == [(None, client_timeout)]
+    assert session.timeout == client_timeout
 
 
 @pytest.mark.parametrize("name, value", [("HFMODELS_HUB_TIMEOUT", "0"), ("HFMODELS_HUB_RETRY_WAIT", "soon"),

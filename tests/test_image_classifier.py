@@ -102,7 +102,8 @@ def test_digits_classifier_beats_the_accuracy_threshold(trained_digits_classifie
     """The default run, `hfmodels train`, on the fixed digits split (SVC reference: 0.9933)."""
     results = json.loads((trained_digits_classifier / "eval_results.json").read_text())
     assert results["dataset"] == {"name": "digits", "config": None, "revision": None, "split": "test",
-                                  "sizes": {"train": 1212, "validation": 135, "test": 450}}
+                                  "sizes": {"train": 1212, "validation": 135, "test": 450}, "synthetic": False}
+    assert results["medical"] is False
     assert results["metrics"]["num_samples"] == 450
     assert results["metrics"]["accuracy"] >= 0.99
 

@@ -63,12 +63,27 @@ def test_text_in_kept_sections_survives_re_rendering(run_dir):
     assert "license: apache-2.0" in text and "someone/digits" in text
 
 
-def test_a_pneumonia_classifier_says_it_is_not_a_diagnostic_device(run_dir):
+def test_the_card_says_what_the_run_recorded_it_is_not_what_its_labels_suggest(run_dir):
+    """`medical` and `dataset.synthetic` of eval_results.json decide the card's statements; labels that look
+    medical do not."""
     config = json.loads((run_dir / "config.json").read_text())
     config["id2label"], config["label2id"] = {"0": "NORMAL", "1": "PNEUMONIA"}, {"NORMAL": 0, "PNEUMONIA": 1}
     (run_dir / "config.json").write_text(json.dumps(config))
     text = write_card(run_dir, "someone/xray").read_text()
-    assert "not a medical device and must not be used for diagnosis" in text
+    assert "not a medical device" not in text and "synthetic data" not in text
+
+    results = json.loads((run_dir / "eval_results.json").read_text())
+    results["dataset"]["synthetic"] = True
+    (run_dir / "eval_results.json").write_text(json.dumps(results))
+    text = write_card(run_dir).read_text()
+    assert "**Trained on synthetic data** (generated, not collected)" in text and "not a medical device" not in text
+
+    results["medical"] = True
+    (run_dir / "eval_results.json").write_text(json.dumps(results))
+    text = write_card(run_dir).read_text()
+    assert "**This model is not a medical device and must not be used for diagnosis.**" in text
+    assert "It was trained on synthetic data (generated, not collected from people)" in text
+    assert check_card(run_dir) == []
 
 
 def test_check_finds_numbers_that_differ_from_eval_results(run_dir):

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -148,10 +149,12 @@ def test_mlflow_tracking_records_the_run_and_a_loadable_model(tmp_path):
 
 def test_image_folder_trains_end_to_end(tmp_path):
     root = make_image_folder(tmp_path / "chest_xray")
+    (root / "hfmodels_data.json").write_text('{"medical": true}')  # what the folder declares, see data/facts.py
     result = run_cli("train", *TINY, "--dataset", str(root), "--epochs", "3", "--output-dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
     assert results["dataset"]["sizes"] == {"train": 43, "test": 12, "validation": 5}
+    assert results["medical"] is True and results["dataset"]["synthetic"] is False
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["id2label"] == {"0": "NORMAL", "1": "PNEUMONIA"} and config["image_size"] == 16
 
@@ -166,11 +169,14 @@ def test_csv_dataset_with_named_columns_trains_end_to_end(tmp_path):
             Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8), mode="L").save(tmp_path / "images" / f"{i}.png")
             writer.writerow([f"images/{i}.png", "cat" if i % 2 else "dog"])
     result = run_cli("train", *TINY, "--dataset", str(tmp_path / "train.csv"), "--image-column", "file",
-                     "--label-column", "finding", "--max-steps", "3", "--output-dir", str(tmp_path / "run"))
+                     "--label-column", "finding", "--max-steps", "3", "--output-dir", str(tmp_path / "run"),
+                     "--medical")  # a vet's photos, say: the data declares nothing, the flag marks the model
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["id2label"] == {"0": "cat", "1": "dog"}
-    assert json.loads((tmp_path / "run" / "eval_results.json").read_text())["dataset"]["split"] == "validation"
+    results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert results["dataset"]["split"] == "validation" and results["medical"] is True
+    assert json.loads((tmp_path / "run" / "training_args.json").read_text())["medical"] is True
 
 
 def test_yaml_config_with_flags_overriding(tmp_path):
@@ -256,3 +262,95 @@ def test_progress_reads_the_loss_only_on_logging_steps_and_the_last():
     records = [progress.update(step, 0, losses[step - 1], 0.1) for step in range(1, 13)]
     assert [loss.reads for loss in losses] == [0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1]
     assert [record["loss"] for record in records if record] == [5.0, 10.0, 12.0]
+
+
+@pytest.mark.parametrize("declared, message", [
+    ("[true]", "expected an object"),
+    ('{"synthetic": "yes"}', "synthetic must be true or false, got 'yes'"),
+    ('{"real": false}', "unknown field 'real'; known: synthetic, medical"),
+    ("{synthetic: true}", "cannot read it as JSON"),
+])
+def test_what_a_data_folder_declares_is_checked(tmp_path, declared, message):
+    from hfmodels.data.facts import data_facts
+
+    assert data_facts(str(tmp_path)) == {"synthetic": False, "medical": False}  # a folder that declares nothing
+    (tmp_path / "hfmodels_data.json").write_text(declared)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'hfmodels_data.json'}: {message}")):
+        data_facts(str(tmp_path))
+
+
+# The loop avoids two costs of accelerate's AcceleratedOptimizer (hfmodels/training/loop.py, measured on accelerate
+# ACCELERATE_MEASURED). These tests show that the installed accelerate still has them; when one fails, accelerate has
+# dropped that cost: remove the workaround (and its test).
+
+
+@pytest.fixture(scope="module")
+def accelerated_optimizer():
+    import torch
+    from accelerate import Accelerator
+
+    parameter = torch.nn.Parameter(torch.zeros(2))
+    return Accelerator(cpu=True).prepare(torch.optim.SGD([parameter], lr=0.1)), parameter
+
+
+def test_accelerate_still_asks_for_lomo_on_every_step(accelerated_optimizer, monkeypatch):
+    """If not: drop `cached_lomo_check`."""
+    import accelerate
+    import accelerate.optimizer
+    import torch
+
+    from hfmodels.training.loop import ACCELERATE_MEASURED
+
+    optimizer, parameter = accelerated_optimizer
+    calls = []
+    check = accelerate.optimizer.is_lomo_available
+    monkeypatch.setattr(accelerate.optimizer, "is_lomo_available", lambda: calls.append(1) or check())
+    for _ in range(3):
+        parameter.grad = torch.ones_like(parameter)
+        optimizer.step()
+    assert len(calls) >= 3, (f"accelerate {accelerate.__version__} no longer asks is_lomo_available on every step "
+                             f"(accelerate {ACCELERATE_MEASURED} asked twice): remove loop.cached_lomo_check")
+    assert not hasattr(check, "cache_info"), "accelerate caches is_lomo_available itself now: remove cached_lomo_check"
+
+
+def test_accelerate_still_inspects_the_optimizer_on_every_zero_grad(accelerated_optimizer, monkeypatch):
+    """If not: drop `gradient_zeroing` and call the prepared optimizer's zero_grad."""
+    import inspect
+
+    import accelerate
+
+    from hfmodels.training.loop import ACCELERATE_MEASURED
+
+    optimizer, _ = accelerated_optimizer
+    optimizer.gradient_state._set_sync_gradients(True)  # accelerate zeroes (and inspects) on the steps that sync
+    inspected = []
+    signature = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda function, *args, **kwargs: inspected.append(function)
+                        or signature(function, *args, **kwargs))
+    for _ in range(3):
+        optimizer.zero_grad(set_to_none=True)
+    assert inspected.count(optimizer.optimizer.zero_grad) == 3, (
+        f"accelerate {accelerate.__version__} no longer inspects the optimizer's signature on every zero_grad "
+        f"(accelerate {ACCELERATE_MEASURED} did): remove loop.gradient_zeroing")
+
+
+def test_the_lomo_check_is_cached_only_while_the_loop_runs(monkeypatch, tmp_path):
+    """Importing the loop changes nothing in accelerate; `train` runs its loop inside `cached_lomo_check`."""
+    import accelerate.optimizer
+
+    from hfmodels.training import loop
+
+    check = accelerate.optimizer.is_lomo_available
+    assert not hasattr(check, "cache_info")  # the loop is imported: accelerate is as it was
+    with loop.cached_lomo_check():
+        assert [accelerate.optimizer.is_lomo_available() for _ in range(2)] == [check()] * 2
+        assert accelerate.optimizer.is_lomo_available.cache_info().hits == 1  # asked once, answered twice
+    assert accelerate.optimizer.is_lomo_available is check
+
+    seen = []
+    train_epochs = loop.train_epochs
+    monkeypatch.setattr(loop, "train_epochs", lambda *args: seen.append(accelerate.optimizer.is_lomo_available)
+                        or train_epochs(*args))
+    loop.train(loop.TrainingArguments(max_steps=1, batch_size=16, report_to="none", output_dir=str(tmp_path / "run"),
+                                      model_config=["hidden_sizes=[4]", "depths=[1]"]))
+    assert hasattr(seen[0], "cache_info") and accelerate.optimizer.is_lomo_available is check

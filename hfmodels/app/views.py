@@ -5,9 +5,11 @@ SELF-CONTAINED like a model folder: this file imports only the standard library,
 transformers and gradio, so `hfmodels space export` copies it into a Space that runs without hfmodels (the model
 is loaded from its own code with `trust_remote_code=True`).
 
-A new family is one function decorated with `@view(family, model_class, processor_class)` that lays out its
+A new family is one function decorated with `@view(family)` (the family's `--model` name) that lays out its
 inputs and outputs inside the open `gr.Blocks` and wires them to its prediction functions (each with an
-`api_name`, so `gradio_client` can call it).
+`api_name`, so `gradio_client` can call it). The model is loaded with the Auto class its own `config.json` names
+for it (`auto_map`), its processor with `AutoProcessor`. What the model is (a medical model, trained on synthetic
+data) is read from the fields its run recorded in `eval_results.json`, never guessed from its labels or card.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ MAX_PROMPT_CHARACTERS = 4000
 # System fonts only: the default theme would make every visitor's browser fetch fonts from Google.
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 NOT_A_DIAGNOSTIC_DEVICE = (
-    "**This model is not a diagnostic device.** It must not be used to diagnose, treat or rule out pneumonia or "
-    "any other condition; a clinician decides, never this app."
+    "**This model is not a diagnostic device.** It must not be used to diagnose, treat or rule out any condition; "
+    "a clinician decides, never this app."
 )
-SYNTHETIC_MARKER = "synthetic stand-in"  # the phrase the card uses for models trained on generated demo data
+TRAINED_ON_SYNTHETIC_DATA = (
+    "**Trained on synthetic data**: generated, not collected from the real world; its scores say nothing about "
+    "real data."
+)
 
 
 @dataclass
@@ -55,22 +60,14 @@ class Loaded:
     examples: list[str]
 
 
-@dataclass
-class View:
-    family: str
-    model_class: str  # a transformers Auto class name
-    processor_class: str
-    build: Callable[[Loaded], None]
+VIEWS: dict[str, Callable[[Loaded], None]] = {}  # family name -> the function that lays out its view
 
 
-VIEWS: dict[str, View] = {}
-
-
-def view(family: str, model_class: str, processor_class: str = "AutoImageProcessor"):
+def view(family: str):
     """Registers the decorated function as the view of `family`."""
 
     def register(build: Callable[[Loaded], None]) -> Callable[[Loaded], None]:
-        VIEWS[family] = View(family, model_class, processor_class, build)
+        VIEWS[family] = build
         return build
 
     return register
@@ -193,27 +190,25 @@ def probabilities(logits: torch.Tensor, config) -> dict[str, float]:
 # --- the card beside the inputs -------------------------------------------------------------------------------
 
 
-def card_markdown(model_dir: Path, config) -> str:
-    """Headline metrics (eval_results.json), the card's limitations (README.md) and, for a pneumonia model, the
-    statement that it is not a diagnostic device."""
+def card_markdown(model_dir: Path) -> str:
+    """What the run recorded it is (eval_results.json: `medical` -> the statement that it is not a diagnostic
+    device; `dataset.synthetic` -> that its data was generated), its headline metrics, and the card's limitations
+    (README.md)."""
     parts = []
-    labels = [str(name).upper() for name in (getattr(config, "id2label", None) or {}).values()]
-    if any("PNEUMONIA" in label for label in labels):
-        parts.append(NOT_A_DIAGNOSTIC_DEVICE)
-    card = (model_dir / "README.md").read_text() if (model_dir / "README.md").is_file() else ""
-    if SYNTHETIC_MARKER in card.lower():
-        parts.append("**Trained on synthetic data**: a generated stand-in, not real images; its scores say nothing "
-                     "about real data.")
     results_file = model_dir / "eval_results.json"
-    if results_file.is_file():
-        results = json.loads(results_file.read_text())
-        dataset = results.get("dataset", {})
-        where = " ".join(filter(None, [dataset.get("name") and f"`{dataset['name']}`", dataset.get("split")]))
-        rows = [f"| {name} | {value:.4g} |" for name, value in results.get("metrics", {}).items()
-                if isinstance(value, float) and name != "loss"]
-        if rows:
-            parts.append(f"### Results{' on ' + where if where else ''}\n\n| metric | value |\n|---|---|\n"
-                         + "\n".join(rows))
+    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    dataset = results.get("dataset", {})
+    if results.get("medical"):
+        parts.append(NOT_A_DIAGNOSTIC_DEVICE)
+    if dataset.get("synthetic"):
+        parts.append(TRAINED_ON_SYNTHETIC_DATA)
+    where = " ".join(filter(None, [dataset.get("name") and f"`{dataset['name']}`", dataset.get("split")]))
+    rows = [f"| {name} | {value:.4g} |" for name, value in results.get("metrics", {}).items()
+            if isinstance(value, float) and name != "loss"]
+    if rows:
+        parts.append(f"### Results{' on ' + where if where else ''}\n\n| metric | value |\n|---|---|\n"
+                     + "\n".join(rows))
+    card = (model_dir / "README.md").read_text() if (model_dir / "README.md").is_file() else ""
     limitations = re.search(r"^## [^\n]*[Ll]imitations[^\n]*\n(.*?)(?=^## |\Z)", card, re.S | re.M)
     if limitations:
         parts.append("### Intended uses and limitations\n\n" + limitations.group(1).strip())
@@ -248,7 +243,7 @@ def grad_cam(model, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return logits.detach(), (weights * features).sum(1)[0].relu().detach()
 
 
-@view("image-classifier", "AutoModelForImageClassification")
+@view("image-classifier")
 def image_classifier_view(loaded: Loaded) -> None:
     model, processor, config = loaded.model, loaded.processor, loaded.config
 
@@ -267,7 +262,7 @@ def image_classifier_view(loaded: Loaded) -> None:
     button.click(classify, inputs=image, outputs=[label, overlay], api_name="classify")
 
 
-@view("segmentation", "AutoModelForSemanticSegmentation")
+@view("segmentation")
 def segmentation_view(loaded: Loaded) -> None:
     model, processor, config = loaded.model, loaded.processor, loaded.config
 
@@ -296,7 +291,7 @@ def image_to_pixels(path: str | None, loaded: Loaded, what: str = "an image") ->
     return loaded.processor(image, return_tensors="pt")["pixel_values"]
 
 
-@view("autoencoder", "AutoModel")
+@view("autoencoder")
 def autoencoder_view(loaded: Loaded) -> None:
     def reconstruct(path: str | None) -> tuple[str, str, float]:
         pixel_values = image_to_pixels(path, loaded)
@@ -314,7 +309,7 @@ def autoencoder_view(loaded: Loaded) -> None:
     button.click(reconstruct, inputs=image, outputs=[original, reconstruction, error], api_name="reconstruct")
 
 
-@view("vae", "AutoModel")
+@view("vae")
 def vae_view(loaded: Loaded) -> None:
     model = loaded.model
 
@@ -357,7 +352,7 @@ def read_prompt(text: str | None, what: str = "a prompt") -> str:
     return text
 
 
-@view("gpt", "AutoModelForCausalLM", "AutoTokenizer")
+@view("gpt")
 def gpt_view(loaded: Loaded) -> None:
     model, tokenizer = loaded.model, loaded.processor
 
@@ -390,7 +385,7 @@ def gpt_view(loaded: Loaded) -> None:
     button.click(generate, inputs=[prompt, temperature, top_p, max_new_tokens], outputs=output, api_name="generate")
 
 
-@view("text-classifier", "AutoModelForSequenceClassification", "AutoTokenizer")
+@view("text-classifier")
 def text_classifier_view(loaded: Loaded) -> None:
     model, tokenizer, config = loaded.model, loaded.processor, loaded.config
 
@@ -407,7 +402,7 @@ def text_classifier_view(loaded: Loaded) -> None:
     button.click(classify, inputs=text, outputs=label, api_name="classify")
 
 
-@view("fusion", "AutoModelForSequenceClassification", "AutoProcessor")
+@view("fusion")
 def fusion_view(loaded: Loaded) -> None:
     model, processor, config = loaded.model, loaded.processor, loaded.config
     vision_config = config.vision_config
@@ -430,14 +425,24 @@ def fusion_view(loaded: Loaded) -> None:
 # --- the app --------------------------------------------------------------------------------------------------
 
 
+def auto_model_class(config) -> type:
+    """The transformers Auto class that loads a saved model: the one its config's `auto_map` names for the class in
+    its `architectures` (save_pretrained writes both)."""
+    architecture = (config.architectures or [None])[0]
+    for auto_class, reference in (getattr(config, "auto_map", None) or {}).items():
+        if auto_class.startswith("AutoModel") and reference.rsplit(".", 1)[-1] == architecture:
+            return getattr(transformers, auto_class)
+    raise ValueError(f"config.json maps no Auto class to its architecture {architecture!r} (auto_map: "
+                     f"{getattr(config, 'auto_map', None)!r})")
+
+
 def load(model_dir: str | Path, family: str, trust_remote_code: bool, examples: list[str] | None = None) -> Loaded:
     if family not in VIEWS:
         raise ValueError(f"no app view for the {family!r} family; views exist for: {', '.join(sorted(VIEWS))}")
-    chosen, model_dir = VIEWS[family], Path(model_dir)
-    model_class = getattr(transformers, chosen.model_class)
-    processor_class = getattr(transformers, chosen.processor_class)
-    model = model_class.from_pretrained(model_dir, trust_remote_code=trust_remote_code).eval()
-    processor = processor_class.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    model_dir = Path(model_dir)
+    config = transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    model = auto_model_class(config).from_pretrained(model_dir, trust_remote_code=trust_remote_code).eval()
+    processor = transformers.AutoProcessor.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     return Loaded(model, processor, model.config, model_dir, list(examples or []))
 
 
@@ -453,9 +458,9 @@ def build_app(
         gr.Markdown(f"# {title}")
         with gr.Row():
             with gr.Column(scale=3):
-                VIEWS[family].build(loaded)
+                VIEWS[family](loaded)
             with gr.Column(scale=2):
-                gr.Markdown(card_markdown(loaded.model_dir, loaded.config), elem_id="model-card")
+                gr.Markdown(card_markdown(loaded.model_dir), elem_id="model-card")
     return app.queue(default_concurrency_limit=concurrency, max_size=queue_size)
 
 

@@ -8,10 +8,13 @@ the real data, the training split has three PNEUMONIA images for every NORMAL on
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from .facts import FACTS_FILE
 
 SYNTHETIC_NOTE = (
     "SYNTHETIC DATA: a generated synthetic stand-in for the chest X-ray pneumonia data set, made by "
@@ -77,4 +80,6 @@ def make_pneumonia_demo(out_dir: str | Path, normal: int = 40, image_size: int =
             for index in range(count):
                 chest_image(rng, image_size, name == "PNEUMONIA").save(folder / f"synthetic_{index:04d}.png")
     (out / "README.txt").write_text(SYNTHETIC_NOTE + "\n")
+    # the same, for the run's records: a model trained on this is marked synthetic and medical (see facts.py)
+    (out / FACTS_FILE).write_text(json.dumps({"synthetic": True, "medical": True}) + "\n")
     return counts

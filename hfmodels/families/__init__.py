@@ -1,24 +1,19 @@
-"""The registry of model families: `--model <name>` -> the `Family` that knows its data and metrics."""
+"""The registry of model families: `--model <name>` -> the `Family` that knows its data and metrics.
 
+Every module of this package is imported here, and each declares its families with `@register_family`
+(see `base.py`): a new family is a new module, and no list elsewhere names it."""
+
+import importlib
 import os
+import pkgutil
 
 from transformers import AutoConfig
 
 from ..errors import first_line
-from .autoencoder import AutoencoderFamily
-from .base import Family
-from .fusion import FusionFamily
-from .image_classifier import ImageClassifierFamily
-from .segmentation import SegmentationFamily
-from .text import GPTFamily, TextClassifierFamily
-from .vae import VAEFamily
+from .base import FAMILIES, Family, register_family
 
-FAMILIES: dict[str, Family] = {
-    family.name: family for family in (
-        ImageClassifierFamily(), AutoencoderFamily(), VAEFamily(), SegmentationFamily(), GPTFamily(),
-        TextClassifierFamily(), FusionFamily(),
-    )
-}
+for module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{module.name}")
 
 
 def get_family(name: str) -> Family:
@@ -55,4 +50,4 @@ def family_of_config(config) -> Family:
     )
 
 
-__all__ = ["FAMILIES", "Family", "family_of_config", "get_family", "load_config"]
+__all__ = ["FAMILIES", "Family", "family_of_config", "get_family", "load_config", "register_family"]

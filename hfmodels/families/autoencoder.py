@@ -12,17 +12,15 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
-from matplotlib.figure import Figure
-from sklearn.decomposition import PCA
 
-from ..metrics import load_metric
 from ..models.autoencoder import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel
-from .base import Family, held_out_split, image_shape_of
+from .base import Family, held_out_split, image_shape_of, register_family
 
 PICTURE_SEED = 0
 MAX_PICTURED_IMAGES = 2000  # the held-out images encoded for the pictures (the latent map's points)
 
 
+@register_family
 class AutoencoderFamily(Family):
     name = "autoencoder"
     config_class = AutoencoderConfig
@@ -59,6 +57,10 @@ class AutoencoderFamily(Family):
         self, data: DatasetDict, split: str, config: AutoencoderConfig | None = None, processor=None
     ) -> dict[str, dict[str, float]]:
         """PCA with as many components as the model has latents, fitted on train: the linear autoencoder."""
+        from sklearn.decomposition import PCA
+
+        from ..metrics import load_metric
+
         config = config or self.build_config(data["train"], {})
         processor = processor or self.build_processor(config)
         train, evaluated = (pixels_of(data[name], processor) for name in ("train", split))
@@ -121,6 +123,8 @@ def examples_per_class(labels: list[int] | None, size: int, count: int) -> list[
 
 def save_grid(rows: list[torch.Tensor], path: Path, title: str, row_names: list[str] | None = None) -> None:
     """Draws rows of images (each (columns, channels, height, width), pixels in [0, 1]) as one picture."""
+    from matplotlib.figure import Figure
+
     channels, height, width = rows[0].shape[1:]
     columns = max(len(row) for row in rows)
     canvas = np.ones(((height + 1) * len(rows) + 1, (width + 1) * columns + 1, channels), dtype=np.float32)
@@ -140,6 +144,9 @@ def save_grid(rows: list[torch.Tensor], path: Path, title: str, row_names: list[
 
 def save_latent_map(latents: np.ndarray, labels: list[int] | None, split: Dataset, path: Path) -> None:
     """The latents projected on their first two principal components, coloured by class."""
+    from matplotlib.figure import Figure
+    from sklearn.decomposition import PCA
+
     points = PCA(n_components=min(2, latents.shape[1]), random_state=PICTURE_SEED).fit_transform(latents)
     if points.shape[1] == 1:  # a 1-D latent space: spread the points along it
         points = np.hstack([points, np.zeros_like(points)])

@@ -2,6 +2,12 @@
 
 The loop never asks which family it trains: it asks the family to build a model for the data, to turn
 dataset rows into model inputs, and to turn model outputs into what its metrics compare.
+
+A family is declared once: a `Family` subclass decorated with `@register_family`. Everything else is found from
+that declaration: `--model` and `family_of_config` read the registry, the card template is `<name>.md.jinja`, the
+app's view is the one registered under the name, the Auto classes come from `hfmodels.models`. Family modules
+import what only training and its pictures need (scikit-learn, matplotlib, the metrics) inside the functions that
+use it, so reading the registry (`hfmodels predict`, `hfmodels app`) costs little more than the model code.
 """
 
 from __future__ import annotations
@@ -34,6 +40,20 @@ def image_shape_of(train_split: Dataset) -> dict[str, int]:
 def held_out_split(data: DatasetDict) -> str:
     """The split results are reported on: test when the source has one, else validation."""
     return "test" if "test" in data else "validation"
+
+
+FAMILIES: dict[str, Family] = {}  # `--model` name -> the family; filled by `register_family`
+
+
+def register_family(family_class: type[Family]) -> type[Family]:
+    """Declares a family: the one place that makes `--model <family_class.name>` exist."""
+    registered = FAMILIES.get(family_class.name)
+    if registered is None:
+        FAMILIES[family_class.name] = family_class()
+    elif type(registered) is not family_class:
+        raise ValueError(f"two families are named {family_class.name!r}: {type(registered).__name__} and "
+                         f"{family_class.__name__}")
+    return family_class
 
 
 class Family:

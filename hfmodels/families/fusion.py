@@ -10,13 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
-from scipy.sparse import csr_matrix, hstack
 
 from ..models.fusion import FusionConfig, FusionForClassification, FusionProcessor
-from .base import Family
+from .base import Family, register_family
 from .image_classifier import ImageClassifierFamily, random_shift, write_confusion_matrix
 from .text import TextClassifierFamily
 
@@ -25,6 +21,7 @@ FUSION_TEXT_ENCODER = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention
 ENCODER_OVERRIDES = ("vision_config", "text_config")
 
 
+@register_family
 class FusionFamily(Family):
     name = "fusion"
     config_class = FusionConfig
@@ -77,6 +74,11 @@ class FusionFamily(Family):
     def baselines(self, data: DatasetDict, split: str, config=None, processor=None) -> dict[str, dict[str, float]]:
         """Logistic regressions (scikit-learn's defaults) on the pixels alone, the TF-IDF of the words alone and both
         side by side: how far each modality, and a linear model of the two, gets without fusion."""
+        from scipy.sparse import csr_matrix, hstack
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score
+
         pixels = {part: csr_matrix(image_matrix(data[part])) for part in ("train", split)}
         vectorizer = TfidfVectorizer().fit(data["train"]["text"])
         words = {part: vectorizer.transform(data[part]["text"]) for part in ("train", split)}

@@ -9,20 +9,19 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
-from matplotlib.figure import Figure
 from PIL import Image
-from sklearn.metrics import confusion_matrix
 
 from ..models.image_classifier import (
     ImageClassifierConfig,
     ImageClassifierForImageClassification,
     ImageClassifierImageProcessor,
 )
-from .base import Family, held_out_split, image_shape_of
+from .base import Family, held_out_split, image_shape_of, register_family
 
 CONFUSION_MATRIX = "confusion_matrix.png"
 
 
+@register_family
 class ImageClassifierFamily(Family):
     name = "image-classifier"
     config_class = ImageClassifierConfig
@@ -88,6 +87,8 @@ def centered_image_processor(processor_class: type, config):
 
 def write_confusion_matrix(family: Family, model, processor, data: DatasetDict, output_dir: Path) -> list[str]:
     """A classifier's confusion matrix on the held-out split the results are reported on."""
+    from sklearn.metrics import confusion_matrix
+
     split = data[held_out_split(data)]
     to_inputs = family.transform(processor, train=False)
     model.eval()
@@ -104,6 +105,8 @@ def write_confusion_matrix(family: Family, model, processor, data: DatasetDict, 
 
 
 def save_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path) -> None:
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(1.5 + 0.45 * len(names), 1.2 + 0.45 * len(names)))
     axes = figure.add_subplot()
     axes.imshow(matrix, cmap="Blues")

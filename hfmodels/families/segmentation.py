@@ -9,19 +9,18 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from PIL import Image
 
 from ..data.segmentation import IGNORE_INDEX, mask_classes
 from ..models.segmentation import UNetConfig, UNetForSemanticSegmentation, UNetImageProcessor
-from .base import Family, held_out_split, image_shape_of
+from .base import Family, held_out_split, image_shape_of, register_family
 from .image_classifier import centered_image_processor
 
 PREDICTIONS_PICTURE = "predictions.png"
 PICTURED_IMAGES = 8
 
 
+@register_family
 class SegmentationFamily(Family):
     name = "segmentation"
     config_class = UNetConfig
@@ -104,6 +103,9 @@ def class_colours(count: int) -> np.ndarray:
 
 def save_overlays(images: list[Image.Image], true: np.ndarray, predicted: np.ndarray, names: list[str], path: Path) -> None:
     """One row per image: the image, its true mask and the predicted one, each mask blended over the image."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
     colours = class_colours(len(names))
     figure = Figure(figsize=(3 * 1.6, len(images) * 1.6 + 0.8))
     for row, (image, true_mask, predicted_mask) in enumerate(zip(images, true, predicted)):

@@ -12,14 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, IterableDataset
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from ..data.tokenizer import train_tokenizer
 from ..models.gpt import GPTConfig, GPTForCausalLM, GPTForSequenceClassification
-from .base import Family
+from .base import Family, register_family
 from .image_classifier import write_confusion_matrix
 
 DEFAULT_VOCAB_SIZE = 4096
@@ -68,6 +65,7 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+@register_family
 class GPTFamily(TextFamily):
     """Next-token prediction on texts packed into blocks of the context length (documents end with <|endoftext|>)."""
 
@@ -145,6 +143,7 @@ class GPTFamily(TextFamily):
         return [SAMPLES_FILE]
 
 
+@register_family
 class TextClassifierFamily(TextFamily):
     """A class per text, from the last non-padding token of the GPT backbone."""
 
@@ -182,6 +181,10 @@ class TextClassifierFamily(TextFamily):
 
     def baselines(self, data: DatasetDict, split: str, config=None, processor=None) -> dict[str, dict[str, float]]:
         """TF-IDF of words with a logistic regression (scikit-learn's defaults), fitted on train."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, f1_score
+
         vectorizer = TfidfVectorizer()
         features = vectorizer.fit_transform(data["train"]["text"])
         classifier = LogisticRegression(max_iter=1000).fit(features, data["train"]["label"])

@@ -9,8 +9,10 @@ from datasets import DatasetDict
 
 from ..models.vae import VAEConfig, VAEImageProcessor, VAEModel
 from .autoencoder import PICTURE_SEED, AutoencoderFamily, save_grid
+from .base import register_family
 
 
+@register_family
 class VAEFamily(AutoencoderFamily):
     name = "vae"
     config_class = VAEConfig

@@ -1,8 +1,18 @@
-"""Publishing runs to the Hub: one-commit push, model card rendering and checks, plots."""
+"""Publishing runs to the Hub: one-commit push, model card rendering and checks, plots.
 
-from .card import CardCheckError, check_card, ensure_card_ok, write_card
-from .push import PushError, push_run
-from ..training.run_folder import NotAModelError, read_run
+The names below are imported from their modules when first used (PEP 562)."""
 
-__all__ = ["CardCheckError", "NotAModelError", "PushError", "check_card", "ensure_card_ok", "push_run", "read_run",
-           "write_card"]
+from importlib import import_module
+
+CARD, PUSH, RUN_FOLDER = "hfmodels.hub.card", "hfmodels.hub.push", "hfmodels.training.run_folder"
+EXPORTS = {
+    "CardCheckError": CARD, "check_card": CARD, "ensure_card_ok": CARD, "write_card": CARD,
+    "PushError": PUSH, "push_run": PUSH, "NotAModelError": RUN_FOLDER, "read_run": RUN_FOLDER,
+}
+__all__ = list(EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in EXPORTS:
+        return getattr(import_module(EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -123,7 +123,7 @@ def parameter_count(run: RunFolder) -> int:
 
 def dataset_source(name: str | None) -> str | None:
     """What an embedded data source is, from its loader's own documentation; for a local data folder, its
-    README.txt (the pneumonia demo's says that it is synthetic)."""
+    README.txt. (Whether it is synthetic or medical the card reads from the run's records, never from this text.)"""
     loader = EMBEDDED_DATASETS.get(name)
     if loader is None:
         readme = Path(name, "README.txt") if name else None
@@ -135,7 +135,7 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
     """The card text (metadata + body) for `run`, before kept sections are merged in."""
     data = card_data(run, repo_id, license)
     metrics = result_metrics(run.eval_results)
-    optional = ("name", "split", "config", "revision", "fingerprint", "sizes")
+    optional = ("name", "split", "config", "revision", "fingerprint", "sizes", "synthetic")
     dataset = {**dict.fromkeys(optional), **run.eval_results.get("dataset", {})}
     columns = [m for m in run.eval_results.get("metrics", {}) if m != "num_samples"]
     labels = list(getattr(run.config, "id2label", {}).values())
@@ -150,6 +150,7 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
         "results": [("this model", run.eval_results.get("metrics", {})), *run.eval_results.get("baselines", {}).items()],
         "hyperparameters": {k: v for k, v in run.training_args.items() if k not in ("output_dir", "push_to_hub", "hub_private")},
         "run_info": run.run_info, "plots": plots, "samples": run.samples,
+        "medical": run.eval_results.get("medical", False),
     }
     environment = jinja2.Environment(
         loader=jinja2.FunctionLoader(read_template), undefined=jinja2.StrictUndefined,

@@ -1,15 +1,19 @@
 """Publishing a run folder to the Hub in one commit, after its model card passed the check.
 
-Faults. Every request of a push has a timeout, HFMODELS_HUB_TIMEOUT seconds (default 60; huggingface_hub sets none
-for uploads). huggingface_hub retries its preupload call and the LFS batch and uploads itself (408, 429, 5xx,
-timeouts, dropped connections: 5 retries, waits of 1, 2, 4, 8, 8 s). The calls it does not retry (the token check,
-creating the repo and the branch, listing refs, the commit, the tag) are retried here on the same faults with
-exponential backoff: HFMODELS_HUB_RETRIES retries (default 5), the first wait HFMODELS_HUB_RETRY_WAIT seconds
-(default 1), doubling, at most 8 times the first. Each try of the commit starts over from the preupload and names
-the branch head it started from as its parent: a commit that timed out but landed late is not made twice (the later
-of the two is refused, or finds nothing left to commit). A commit that opens a pull request is not retried (a
-second try could open a second one). A 401 or 403 is never retried. What still fails is a PushError: one line
-naming the repo, the step that failed and what to do; the token is never in it.
+Faults. Every request a push makes has a timeout, HFMODELS_HUB_TIMEOUT seconds (default 60; huggingface_hub sets
+none for uploads). It is the push's alone: huggingface_hub sends every request through one shared HTTP client, whose
+own timeout (none) stays as it is; a request hook on that client gives the push's timeout to the requests made in
+the push's context (`contextvars`), and to no other request of the process. (huggingface_hub uploads two or more git
+LFS files in threads of its own, outside that context; those uploads keep its timeout, none, and its retries. Xet
+uploads, its default, do not go through that client.) huggingface_hub retries its preupload call and the LFS batch
+and uploads itself (408, 429, 5xx, timeouts, dropped connections: 5 retries, waits of 1, 2, 4, 8, 8 s). The calls it
+does not retry (the token check, creating the repo and the branch, listing refs, the commit, the tag) are retried
+here on the same faults with exponential backoff: HFMODELS_HUB_RETRIES retries (default 5), the first wait
+HFMODELS_HUB_RETRY_WAIT seconds (default 1), doubling, at most 8 times the first. Each try of the commit starts over
+from the preupload and names the branch head it started from as its parent: a commit that timed out but landed late
+is not made twice (the later of the two is refused, or finds nothing left to commit). A commit that opens a pull
+request is not retried (a second try could open a second one). A 401 or 403 is never retried. What still fails is a
+PushError: one line naming the repo, the step that failed and what to do; the token is never in it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -178,17 +183,32 @@ def _seconds_from_env(name: str, default: float, allow_zero: bool = False) -> fl
     return seconds
 
 
+PUSH_TIMEOUT: ContextVar[httpx2.Timeout | None] = ContextVar("hfmodels_push_timeout", default=None)
+NO_LIMIT = httpx2.Timeout(None).as_dict()  # what huggingface_hub's client gives a request that sets no timeout
+
+
+def apply_push_timeout(request: httpx2.Request) -> None:
+    """A request hook of huggingface_hub's client: a request made inside `request_timeout` that sets no limit of
+    its own gets the push's timeout; any other request passes unchanged."""
+    timeout = PUSH_TIMEOUT.get()
+    if timeout is not None and request.extensions.get("timeout") == NO_LIMIT:
+        request.extensions = {**request.extensions, "timeout": timeout.as_dict()}
+
+
 @contextmanager
 def request_timeout(seconds: float) -> Iterator[None]:
-    """huggingface_hub's shared HTTP client waits at most `seconds` for any one read or write (its default is no
-    limit) while the block runs; requests that set their own timeout keep it."""
-    session = get_session()
-    previous = session.timeout
-    session.timeout = httpx2.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
+    """The requests made in this block, in this context, that set no timeout wait at most `seconds` for any one read
+    or write (`connect` at most CONNECT_TIMEOUT). huggingface_hub's client keeps its own timeout; the hook added to
+    it (once) changes no request made outside such a block."""
+    session = get_session()  # made again after set_client_factory or a fork: the hook is added to the current one
+    if apply_push_timeout not in session.event_hooks["request"]:
+        session.event_hooks = {**session.event_hooks,
+                               "request": [*session.event_hooks["request"], apply_push_timeout]}
+    token = PUSH_TIMEOUT.set(httpx2.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT)))
     try:
         yield
     finally:
-        session.timeout = previous
+        PUSH_TIMEOUT.reset(token)
 
 
 @dataclass(frozen=True)

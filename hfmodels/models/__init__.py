@@ -1,32 +1,28 @@
-"""The model families. Importing this registers each with the transformers Auto classes and marks
-each class for `register_for_auto_class`, so a saved folder carries `auto_map` and its code files."""
+"""The model code, one self-contained folder per model type.
+
+Importing this package registers each model type with the transformers Auto classes (the one `register` call below
+is the only place that says which Auto class loads which model class) and marks its classes for
+`register_for_auto_class`, so a saved folder carries `auto_map` and its code files. `hfmodels.<Name>` and
+`hfmodels.models.<Name>` are the folders' public classes (each folder's `__all__`)."""
 
 from transformers import (
     AutoConfig,
     AutoImageProcessor,
-    AutoProcessor,
     AutoModel,
     AutoModelForCausalLM,
     AutoModelForImageClassification,
     AutoModelForSemanticSegmentation,
     AutoModelForSequenceClassification,
+    AutoProcessor,
 )
 
-from .autoencoder import AutoencoderConfig, AutoencoderImageProcessor, AutoencoderModel
-from .fusion import FusionConfig, FusionForClassification, FusionProcessor
-from .gpt import GPTConfig, GPTForCausalLM, GPTForSequenceClassification, GPTModel
-from .image_classifier import (
-    ImageClassifierConfig,
-    ImageClassifierForImageClassification,
-    ImageClassifierImageProcessor,
-    ImageClassifierModel,
-)
-from .segmentation import UNetConfig, UNetForSemanticSegmentation, UNetImageProcessor, UNetModel
-from .vae import VAEConfig, VAEImageProcessor, VAEModel
+from . import autoencoder, fusion, gpt, image_classifier, segmentation, vae
+
+MODEL_PACKAGES = (autoencoder, fusion, gpt, image_classifier, segmentation, vae)
 
 
 def register(config_class, models: dict, image_processor=None, processor=None) -> None:
-    """Registers a family: `models` maps Auto class -> model class; `processor` is a multimodal `ProcessorMixin`."""
+    """Registers a model type: `models` maps Auto class -> model class; `processor` is a multimodal `ProcessorMixin`."""
     AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     config_class.register_for_auto_class()
     for auto_class, model_class in models.items():
@@ -41,19 +37,27 @@ def register(config_class, models: dict, image_processor=None, processor=None) -
 
 
 register(
-    ImageClassifierConfig,
-    {AutoModel: ImageClassifierModel, AutoModelForImageClassification: ImageClassifierForImageClassification},
-    image_processor=ImageClassifierImageProcessor,
+    image_classifier.ImageClassifierConfig,
+    {AutoModel: image_classifier.ImageClassifierModel,
+     AutoModelForImageClassification: image_classifier.ImageClassifierForImageClassification},
+    image_processor=image_classifier.ImageClassifierImageProcessor,
 )
-register(AutoencoderConfig, {AutoModel: AutoencoderModel}, image_processor=AutoencoderImageProcessor)
-register(VAEConfig, {AutoModel: VAEModel}, image_processor=VAEImageProcessor)
+register(autoencoder.AutoencoderConfig, {AutoModel: autoencoder.AutoencoderModel},
+         image_processor=autoencoder.AutoencoderImageProcessor)
+register(vae.VAEConfig, {AutoModel: vae.VAEModel}, image_processor=vae.VAEImageProcessor)
 register(
-    UNetConfig,
-    {AutoModel: UNetModel, AutoModelForSemanticSegmentation: UNetForSemanticSegmentation},
-    image_processor=UNetImageProcessor,
+    segmentation.UNetConfig,
+    {AutoModel: segmentation.UNetModel, AutoModelForSemanticSegmentation: segmentation.UNetForSemanticSegmentation},
+    image_processor=segmentation.UNetImageProcessor,
 )
 register(
-    GPTConfig,
-    {AutoModel: GPTModel, AutoModelForCausalLM: GPTForCausalLM, AutoModelForSequenceClassification: GPTForSequenceClassification},
+    gpt.GPTConfig,
+    {AutoModel: gpt.GPTModel, AutoModelForCausalLM: gpt.GPTForCausalLM,
+     AutoModelForSequenceClassification: gpt.GPTForSequenceClassification},
 )
-register(FusionConfig, {AutoModelForSequenceClassification: FusionForClassification}, processor=FusionProcessor)
+register(fusion.FusionConfig, {AutoModelForSequenceClassification: fusion.FusionForClassification},
+         processor=fusion.FusionProcessor)
+
+# Every folder's public classes, as attributes of this package.
+__all__ = sorted(name for package in MODEL_PACKAGES for name in package.__all__)
+globals().update({name: getattr(package, name) for package in MODEL_PACKAGES for name in package.__all__})

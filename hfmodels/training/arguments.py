@@ -1,13 +1,20 @@
-"""The arguments of a training run: one dataclass for the CLI, `scripts/train.py` and Python callers."""
+"""The arguments of a training run: one dataclass for the CLI, `scripts/train.py` and Python callers.
+
+Light to import (the standard library only): `hfmodels train --help` and a bad flag answer before torch,
+transformers or datasets are imported."""
 
 from __future__ import annotations
 
+import argparse
 import json
-from dataclasses import asdict, dataclass, field, fields
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..data import DataOptions
+if TYPE_CHECKING:
+    from ..data import DataOptions
 
 
 @dataclass
@@ -59,6 +66,11 @@ class TrainingArguments:
     tracking_uri: str | None = field(default=None, metadata={"help": "MLflow tracking server (default: a store in the run folder)."})
     push_to_hub: str | None = field(default=None, metadata={"help": "After training, publish the run to this Hub repo id."})
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
+    medical: bool | None = field(
+        default=None,
+        metadata={"help": "The model reads medical data (X-rays, scans, ...): its card and app then say it is not a "
+                  "diagnostic device. Default: what the data folder's hfmodels_data.json says, else no."},
+    )
     class_weights: Literal["auto"] | None = field(
         default=None,
         metadata={"help": "auto: weight each class in the loss by its inverse frequency in train (imbalanced data)."},
@@ -102,6 +114,8 @@ class TrainingArguments:
         return overrides
 
     def data_options(self) -> DataOptions:
+        from ..data import DataOptions
+
         return DataOptions(
             image_column=self.image_column, text_column=self.text_column, label_column=self.label_column,
             config=self.dataset_config, revision=self.revision,
@@ -113,9 +127,7 @@ class TrainingArguments:
 
 def parse_training_arguments(argv: list[str], prog: str = "hfmodels train") -> TrainingArguments:
     """Flags, or `--config run.yaml` with flags overriding the file's values."""
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(TrainingArguments, prog=prog, description="Train a model family.")
+    parser = argument_parser(prog)
     parser.add_argument("--config", help="A YAML file of arguments (flags given too override it).")
     config_file = parser.parse_known_args(argv)[0].config
     if config_file:
@@ -128,6 +140,39 @@ def parse_training_arguments(argv: list[str], prog: str = "hfmodels train") -> T
     namespace = vars(parser.parse_args(argv))
     namespace.pop("config")
     return TrainingArguments(**namespace)
+
+
+def argument_parser(prog: str) -> argparse.ArgumentParser:
+    """A flag per field of TrainingArguments, `--batch-size` or `--batch_size`, typed by its annotation, as
+    transformers' HfArgumentParser makes them (which would import transformers before the arguments are read)."""
+    parser = argparse.ArgumentParser(prog=prog, description="Train a model family.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hints = typing.get_type_hints(TrainingArguments)
+    for item in fields(TrainingArguments):
+        kind = hints[item.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+            (kind,) = [member for member in typing.get_args(kind) if member is not type(None)]
+        default = item.default_factory() if item.default_factory is not MISSING else item.default
+        options: dict[str, Any] = {"default": default, "help": item.metadata.get("help", " ")}
+        if kind is bool:  # `--streaming`, or `--streaming false`
+            options.update(type=parse_bool, nargs="?", const=True)
+        elif typing.get_origin(kind) is Literal:
+            options.update(choices=typing.get_args(kind))
+        elif typing.get_origin(kind) is list:
+            options.update(type=typing.get_args(kind)[0], nargs="+")
+        else:
+            options["type"] = kind
+        names = dict.fromkeys([f"--{item.name.replace('_', '-')}", f"--{item.name}"])
+        parser.add_argument(*names, dest=item.name, **options)
+    return parser
+
+
+def parse_bool(value: str) -> bool:
+    if value.lower() in ("yes", "true", "t", "y", "1"):
+        return True
+    if value.lower() in ("no", "false", "f", "n", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def read_yaml_arguments(path: Path) -> dict[str, Any]:
