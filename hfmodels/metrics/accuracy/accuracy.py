@@ -3,8 +3,11 @@
 import datasets
 import evaluate
 import numpy as np
+from sklearn.metrics import accuracy_score
 
-_DESCRIPTION = "Accuracy = correct predictions / all predictions, optionally weighted per sample."
+_DESCRIPTION = (
+    "Accuracy = correct predictions / all predictions, optionally weighted per sample (scikit-learn's accuracy_score)."
+)
 
 _KWARGS_DESCRIPTION = """
 Args:
@@ -27,13 +30,9 @@ class Accuracy(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, normalize=True, sample_weight=None):
-        predictions, references = np.asarray(predictions), np.asarray(references)
         if len(predictions) == 0:
             raise ValueError("accuracy needs at least one prediction, got none")
-        correct = (predictions == references).astype(np.float64)
-        if sample_weight is not None:
-            correct = correct * np.asarray(sample_weight, dtype=np.float64)
-        total = correct.sum()
-        if normalize:
-            total = total / (np.sum(sample_weight) if sample_weight is not None else len(correct))
-        return {"accuracy": float(total)}
+        score = accuracy_score(
+            np.asarray(references), np.asarray(predictions), normalize=normalize, sample_weight=sample_weight
+        )
+        return {"accuracy": float(score)}

@@ -3,10 +3,12 @@
 import datasets
 import evaluate
 import numpy as np
+from sklearn.metrics import recall_score
 
 _DESCRIPTION = (
     "Sensitivity (recall of the positive class) = true positives / all positives; specificity (recall of the "
-    "negative class) = true negatives / all negatives."
+    "negative class) = true negatives / all negatives; both from scikit-learn's recall_score on the labels made "
+    "binary (pos_label or not)."
 )
 
 _KWARGS_DESCRIPTION = """
@@ -30,10 +32,10 @@ class SensitivitySpecificity(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, pos_label=1):
-        predictions, references = np.asarray(predictions) == pos_label, np.asarray(references) == pos_label
         if len(predictions) == 0:
             raise ValueError("sensitivity_specificity needs at least one prediction, got none")
-        positives, negatives = references.sum(), (~references).sum()
-        sensitivity = (predictions & references).sum() / positives if positives else float("nan")
-        specificity = (~predictions & ~references).sum() / negatives if negatives else float("nan")
+        predicted, actual = np.asarray(predictions) == pos_label, np.asarray(references) == pos_label
+        # NaN, not 0, when the references hold no positive (no negative): the rate is undefined
+        sensitivity = recall_score(actual, predicted, pos_label=True, zero_division=np.nan)
+        specificity = recall_score(actual, predicted, pos_label=False, zero_division=np.nan)
         return {"sensitivity": float(sensitivity), "specificity": float(specificity)}
