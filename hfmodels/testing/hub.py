@@ -5,7 +5,9 @@ subprocess) or `HfApi(endpoint=hub.endpoint)`. Everything lives in memory; commi
 tags and old revisions keep their files. The endpoints and headers follow what the client sends and reads
 (see the team's hub-protocol notes). Tests can inject failures with `hub.fail(...)`: an HTTP status, a wait, or a
 dropped connection (a timeout when the wait is longer than the client's), on any path; `STAGE_PATHS` names the paths
-of each stage of an upload. `hub.log` has every request with the time it arrived.
+of each stage of an upload. `hub.log` has every request with the time it arrived. A client that hangs up before its
+answer is complete (it timed out, say) is normal: it is only counted in `hub.disconnects`; any other error of the
+server prints its traceback to stderr (a bug in routing also answers 500, so the client does not hang).
 
     python -m hfmodels.testing.hub --port 8765 --token hf_loopback=tester
 """
@@ -20,8 +22,10 @@ import json
 import re
 import select
 import socket
+import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -153,9 +157,9 @@ class LoopbackHub:
         self.lock = threading.RLock()
         self.idle = threading.Condition(self.lock)  # notified when a request is done
         self.in_flight = 0  # requests being handled (held by an injected delay, say)
+        self.disconnects = 0  # connections the client closed or reset while the hub read or answered a request
         self.counter = itertools.count()
-        self.server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), _handler_for(self), self)
         self.thread: threading.Thread | None = None
 
     @property
@@ -237,6 +241,24 @@ class LoopbackHub:
         return commit
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], hub: LoopbackHub):
+        super().__init__(address, handler)
+        self.hub = hub
+
+    def handle_error(self, request, client_address) -> None:
+        """Called by socketserver for an exception of a request's thread: a client that hung up (a broken pipe, a
+        reset connection) is counted quietly; anything else prints its traceback, as socketserver does."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            with self.hub.idle:
+                self.hub.disconnects += 1
+                self.hub.idle.notify_all()
+            return
+        super().handle_error(request, client_address)
+
+
 class _Request:
     """One parsed request: method, path segments (split first, then unquoted), query, body, user."""
 
@@ -295,6 +317,7 @@ def _handler_for(hub: LoopbackHub) -> type[BaseHTTPRequestHandler]:
                 status, headers, body = _route(hub, _Request(self, hub, body))
             except Exception as error:  # noqa: BLE001  a bug here must still answer, or the client hangs
                 if not isinstance(error, HubError):
+                    traceback.print_exc()  # and be seen in the test output
                     error = HubError(500, f"loopback Hub bug: {error!r}")
                 status = error.status
                 headers = {"X-Error-Message": error.message}
