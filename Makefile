@@ -1,18 +1,30 @@
 # The README's two commands: `make demo` and `make test`. Both set everything up through `make install`.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
+OLDEST := .venv-oldest
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: install demo test fix-copies bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(OLDEST)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+# The oldest transformers pyproject.toml allows (constraints-oldest.txt), for tests/test_compat.py: a venv that holds
+# only the packages whose version differs and reads the rest from $(VENV) through a .pth file, after its own.
+$(OLDEST)/.installed: $(VENV)/.installed constraints-oldest.txt
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
+		> "$$($(OLDEST)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/hfmodels-venv.pth"
+	$(OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-oldest.txt transformers
+	$(OLDEST)/bin/python -c 'import transformers; print("$(OLDEST): transformers", transformers.__version__)'
 	touch $@
 
 demo: install

@@ -40,12 +40,13 @@ BLOCK_HFMODELS = textwrap.dedent(
 
 
 def run_without_hfmodels(
-    script: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+    script: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None, python: str | Path = sys.executable
 ) -> subprocess.CompletedProcess:
-    """Runs `script` in a fresh Python process in which hfmodels cannot be imported (environment: `env`, default ours)."""
+    """Runs `script` in a fresh process of `python` (default ours) in which hfmodels cannot be imported (environment:
+    `env`, default ours)."""
     env = {**(os.environ if env is None else env), "HF_MODULES_CACHE": str(cwd / "modules_cache"), "PYTHONPATH": ""}
     result = subprocess.run(
-        [sys.executable, "-c", BLOCK_HFMODELS + textwrap.dedent(script)],
+        [str(python), "-c", BLOCK_HFMODELS + textwrap.dedent(script)],
         capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]

@@ -26,7 +26,9 @@ from hfmodels.testing.fixtures import TEST_USER, client_env, loopback_hub  # noq
 from .conftest import REPO
 from .test_app import gradio_client, wait_for_server
 
-SKIPPED_IN_COPY = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache")
+SKIPPED_IN_COPY = shutil.ignore_patterns(
+    ".git", ".venv", ".venv-oldest", "build", "*.egg-info", "__pycache__", ".pytest_cache"
+)
 TINY_RUN = ["--max-steps", "20", "--batch-size", "32", "--model-config", "hidden_sizes=[8,8]", "depths=[1,1]"]
 
 
