@@ -263,6 +263,17 @@ class ModelTesterMixin:
             with pytest.raises(ValueError, match=field):
                 self.get_config(**{field: value})
 
+    def test_config_checks_the_values_from_pretrained_sets(self, tmp_path):
+        """`from_pretrained(folder, field=value)` sets its keyword arguments after the config is made: checked too."""
+        self.get_config().save_pretrained(tmp_path)
+        for field, value in self.invalid_config_values:
+            # transformers reads two kinds itself: a num_labels that disagrees with the saved id2label gives way to it
+            # (with a warning), a dict for a sub-config updates the saved sub-config
+            if field == "num_labels" or isinstance(value, dict):
+                continue
+            with pytest.raises(ValueError, match=field):
+                self.config_class.from_pretrained(tmp_path, **{field: value})
+
     def test_config_checks_again_when_saved(self, tmp_path):
         """`validate` runs in `save_pretrained` too: a field set to a bad value after the config was made."""
         field, value = self.invalid_config_values[0]

@@ -82,6 +82,32 @@ def test_the_oldest_environment_has_the_lower_bounds_of_the_ranges():
     assert Version(Version(versions["torch"]).base_version) == lower_bound(declared("torch"))
 
 
+def test_the_saved_code_requires_the_declared_ranges():
+    from hfmodels.models.validation import REQUIRED_VERSIONS
+
+    def parsed(requirements):
+        return {(Requirement(r).name, Requirement(r).specifier) for r in requirements}
+
+    assert parsed(REQUIRED_VERSIONS) == parsed([declared("transformers"), declared("torch")])
+
+
+def test_the_saved_code_names_the_versions_it_needs_when_loaded_with_others(tmp_path):
+    build(hfmodels, "image_classifier").save_pretrained(tmp_path / "model")
+    script = """
+        import importlib.metadata, transformers
+        installed = importlib.metadata.version  # what an older installation would report
+        importlib.metadata.version = lambda name: "5.17.0" if name == "transformers" else installed(name)
+        try:
+            transformers.AutoConfig.from_pretrained("model", trust_remote_code=True)
+        except ImportError as error:
+            assert "transformers>=5.18,<6 is required" in str(error) and "found transformers==5.17.0" in str(error), error
+            assert "needs it: pip install 'transformers>=5.18,<6'" in str(error), error
+        else:
+            raise SystemExit("the saved code loaded under transformers 5.17")
+    """
+    run_without_hfmodels(script, cwd=tmp_path)
+
+
 def test_the_saved_models_and_processors_cover_every_family(fusion_processor):
     model_classes = {getattr(hfmodels, model_class) for model_class, *_ in SPECS.values()}
     processor_classes = {type(processor) for processor in [*PROCESSORS.values(), fusion_processor]}

@@ -15,6 +15,14 @@ from types import UnionType
 from typing import Union, get_args, get_origin
 
 import torch
+from transformers.utils.versions import require_version
+
+# The versions this code runs on: the ranges pyproject.toml declares (a test keeps the two equal), whose lower bounds
+# tests/test_compat.py loads saved folders with. A folder loaded with trust_remote_code elsewhere says so at once,
+# instead of failing deeper down.
+REQUIRED_VERSIONS = ("transformers>=5.18,<6", "torch>=2.13")
+for requirement in REQUIRED_VERSIONS:
+    require_version(requirement, f"this model's code (saved by hfmodels) needs it: pip install '{requirement}'")
 
 # how a type reads in an error message: (one value, several)
 TYPE_NAMES = {int: ("an integer", "integers"), float: ("a number", "numbers"), str: ("a string", "strings"),
@@ -32,6 +40,14 @@ class ValidatedConfig:
                 setattr(self, name, list(getattr(self, name)))
         super().__post_init__(**kwargs)
         self.validate()
+
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        """transformers' `from_dict`, then `validate` again: it sets the keyword arguments of `from_pretrained`
+        (`AutoConfig.from_pretrained(folder, dropout=5.0)`) on the config after making it."""
+        loaded = super().from_dict(config_dict, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded).validate()
+        return loaded
 
     def validate(self) -> None:
         for name, annotation in type(self).__annotations__.items():

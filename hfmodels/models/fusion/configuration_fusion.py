@@ -81,6 +81,9 @@ class FusionConfig(ValidatedConfig, PreTrainedConfig):
     """
 
     model_type = "hfmodels-fusion"
+    # transformers < 5.20 builds a default FusionConfig() to compare with when it prints or saves one; there is
+    # none (the encoders have no default), as for its own VisionTextDualEncoderConfig
+    has_no_defaults_at_init = True
 
     vision_config: PreTrainedConfig | dict | None = None
     text_config: PreTrainedConfig | dict | None = None
@@ -112,7 +115,9 @@ class FusionConfig(ValidatedConfig, PreTrainedConfig):
             self.require(field, getattr(self, field) >= 1, "must be a positive integer")
         self.require("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)")
         self.require("num_labels", self.num_labels is not None and self.num_labels >= 2, "must be >= 2")
-        for field in ENCODERS:
+        for field in ENCODERS:  # set after __post_init__ (from_pretrained's keyword arguments), it is no config yet
+            self.require(field, isinstance(getattr(self, field), PreTrainedConfig),
+                         "give the encoder's config, a PreTrainedConfig or its dict with a `model_type`")
             feature_size(field, getattr(self, field))
 
 

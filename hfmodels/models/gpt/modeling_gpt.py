@@ -27,6 +27,9 @@ from .configuration_gpt import GPTConfig
 from .loading import StrictLoadingMixin
 from .validation import check_class_ids, values_are_readable
 
+# The outputs' field for the key/value cache: `cache` from transformers 5.24, `past_key_values` before
+CACHE = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
 
 class GPTRMSNorm(nn.Module):
     def __init__(self, hidden_size: int, eps: float):
@@ -320,7 +323,7 @@ class GPTModel(GPTPreTrainedModel):
             hidden_states = layer(hidden_states, rotary=rotary, attn_mask=attn_mask, is_causal=is_causal, cache=cache)
         hidden_states = self.norm(hidden_states)  # (b, t, width)
 
-        return BaseModelOutputWithPast(last_hidden_state=hidden_states, cache=cache if use_cache else None)
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE: cache if use_cache else None})
 
 
 class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
@@ -363,7 +366,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:  # next-token cross-entropy: the logits at position i predict labels[i + 1]
             loss = self.loss_function(logits, labels, self.config.vocab_size, num_items_in_batch=num_items_in_batch)
-        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=outputs.cache)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE: getattr(outputs, CACHE)})
 
     @classmethod
     def from_gpt2(cls, model) -> "GPTForCausalLM":
@@ -470,7 +473,7 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         if labels is not None:
             check_class_ids(labels, self.num_labels)
             loss = self.loss_function(labels, logits, self.config)
-        return SequenceClassifierOutputWithPast(loss=loss, logits=logits, cache=outputs.cache)
+        return SequenceClassifierOutputWithPast(loss=loss, logits=logits, **{CACHE: getattr(outputs, CACHE)})
 
 
 __all__ = ["GPTForCausalLM", "GPTForSequenceClassification", "GPTModel", "GPTPreTrainedModel"]
