@@ -16,6 +16,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+# The loopback Hub fixtures (`loopback_hub`), registered once for every test module.
+pytest_plugins = ["hfmodels.testing.fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -15,7 +15,7 @@ from datasets import ClassLabel, Dataset
 from PIL import Image
 
 from hfmodels.testing import free_port
-from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, loopback_hub  # noqa: F401
+from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER
 
 from .conftest import run_cli
 from .model_tester import BLOCK_HFMODELS
@@ -289,7 +289,7 @@ def test_browser_shows_a_segmentation_overlay_with_its_legend(tiny_models, image
     assert refused == []
 
 
-def test_exported_space_runs_without_hfmodels_and_predicts_the_same(pneumonia_run, serve, tmp_path, loopback_hub):  # noqa: F811
+def test_exported_space_runs_without_hfmodels_and_predicts_the_same(pneumonia_run, serve, tmp_path, loopback_hub):
     space = tmp_path / "space"
     exported = run_cli("space", "export", str(pneumonia_run), str(space), "--model-repo", f"{TEST_USER}/pneumonia")
     assert exported.returncode == 0, exported.stderr[-3000:]

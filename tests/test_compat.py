@@ -30,7 +30,7 @@ from . import test_autoencoder, test_fusion, test_gpt, test_image_classifier, te
 from .conftest import REPO
 from .model_tester import ModelTesterMixin, run_without_hfmodels
 from .saved_before import SPECS, build, run
-from .test_processors import PROCESSORS, fusion_processor  # noqa: F401  (fusion_processor: a fixture)
+from .test_processors import PROCESSORS, make_fusion_processor
 
 OLDEST = REPO / ".venv-oldest"
 ENVIRONMENTS = {"newest": Path(sys.executable), "oldest": OLDEST / "bin" / "python"}
@@ -108,9 +108,9 @@ def test_the_saved_code_names_the_versions_it_needs_when_loaded_with_others(tmp_
     run_without_hfmodels(script, cwd=tmp_path)
 
 
-def test_the_saved_models_and_processors_cover_every_family(fusion_processor):
+def test_the_saved_models_and_processors_cover_every_family():
     model_classes = {getattr(hfmodels, model_class) for model_class, *_ in SPECS.values()}
-    processor_classes = {type(processor) for processor in [*PROCESSORS.values(), fusion_processor]}
+    processor_classes = {type(processor) for processor in [*PROCESSORS.values(), make_fusion_processor()]}
     for family in FAMILIES.values():
         assert family.model_class in model_classes, family.name
         if not family.processor_class.__module__.startswith("transformers"):  # not transformers' own tokenizer
@@ -201,11 +201,11 @@ def save_processor(name: str, processor, folder: Path) -> tuple[dict, dict]:
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_saved_models_and_processors_run_on_their_own_code(environment, tmp_path, fusion_processor):
+def test_saved_models_and_processors_run_on_their_own_code(environment, tmp_path):
     python = python_of(environment)
     saved = [save_model(name, tmp_path, invalid_config_values()) for name in SPECS]
     saved += [save_processor(name, processor, tmp_path)
-              for name, processor in {**PROCESSORS, "fusion": fusion_processor}.items()]
+              for name, processor in {**PROCESSORS, "fusion": make_fusion_processor()}.items()]
     (tmp_path / "manifest.json").write_text(json.dumps([entry for entry, _ in saved]))
     run_without_hfmodels(RELOAD, cwd=tmp_path, python=python)
     failures = json.loads((tmp_path / "failures.json").read_text())

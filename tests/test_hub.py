@@ -17,7 +17,7 @@ from huggingface_hub.utils import get_session, http_backoff
 
 from hfmodels.hub import CardCheckError, NotAModelError, PushError, push_run, write_card
 from hfmodels.hub.push import request_timeout
-from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, client_env, loopback_hub  # noqa: F401
+from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, client_env
 from hfmodels.testing.hub import STAGE_PATHS
 from hfmodels.training import TrainingArguments, train
 

@@ -243,10 +243,15 @@ def test_segmentation_masks_give_labels_or_a_clear_error():
     check()
 
 
-@pytest.fixture(scope="module")
-def fusion_processor() -> FusionProcessor:
+def make_fusion_processor() -> FusionProcessor:
+    """The fusion processor of these tests (not in PROCESSORS: it needs a trained tokenizer, a few milliseconds)."""
     tokenizer = train_tokenizer(["the digit plus one", "the digit minus two"], vocab_size=300)
     return FusionProcessor(image_processor=centered(ImageClassifierImageProcessor, 1), tokenizer=tokenizer)
+
+
+@pytest.fixture(scope="module")
+def fusion_processor() -> FusionProcessor:
+    return make_fusion_processor()
 
 
 SMALL_IMAGE = st.one_of(

@@ -21,7 +21,7 @@ from PIL import Image
 from hfmodels import __version__
 from hfmodels.data.digits import digits_pixels
 from hfmodels.testing import free_port
-from hfmodels.testing.fixtures import TEST_USER, client_env, loopback_hub  # noqa: F401
+from hfmodels.testing.fixtures import TEST_USER, client_env
 
 from .conftest import REPO
 from .test_app import gradio_client, wait_for_server
@@ -145,7 +145,7 @@ def test_installed_evaluate_and_predict(installed, installed_run):
     assert len(json.loads(predicted.stdout)[0]["predictions"]) == 2
 
 
-def test_installed_push_to_the_loopback_hub(installed, installed_run, loopback_hub, tmp_path):  # noqa: F811
+def test_installed_push_to_the_loopback_hub(installed, installed_run, loopback_hub, tmp_path):
     pushed = installed["run"]("push", str(installed_run), f"{TEST_USER}/digits",
                               env_update=client_env(loopback_hub, tmp_path / "hf_home"))
     assert pushed.returncode == 0, pushed.stderr[-3000:]

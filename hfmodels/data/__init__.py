@@ -15,8 +15,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from datasets import (
+    ClassLabel,
+    Dataset,
+    DatasetDict,
+    Image,
+    IterableDataset,
+    IterableDatasetDict,
+    load_dataset,
+    load_from_disk,
+)
 from datasets.exceptions import DatasetGenerationError
-from datasets import ClassLabel, Dataset, DatasetDict, Image, IterableDataset, IterableDatasetDict, load_dataset, load_from_disk
 
 from .digits import load_digits_dataset
 from .digits_arithmetic import load_digits_arithmetic_dataset

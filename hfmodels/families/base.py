@@ -22,7 +22,6 @@ from datasets import ClassLabel, Dataset, DatasetDict, IterableDataset
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
-
 # Images are resized to the smaller of their own side and this, unless the config's `image_size` is set.
 MAX_DEFAULT_IMAGE_SIZE = 64
 GRAYSCALE_MODES = ("1", "L", "I", "I;16", "F")

@@ -20,8 +20,8 @@ from transformers import PreTrainedConfig
 
 from ..atomic import write_atomically
 from ..data import EMBEDDED_DATASETS
-from .plots import LEARNING_CURVES, plot_learning_curves
 from ..training.run_folder import RunFolder, read_run
+from .plots import LEARNING_CURVES, plot_learning_curves
 
 # read through the package, so an installed wheel finds them as a source checkout does
 MODEL_CARD_TEMPLATES = files("hfmodels.model_cards")

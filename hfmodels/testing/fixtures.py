@@ -1,6 +1,9 @@
-"""pytest fixtures around the loopback Hub. Use them by importing into a test module or conftest.py:
+"""pytest fixtures around the loopback Hub. Register them once in your top-level conftest.py:
 
-    from hfmodels.testing.fixtures import loopback_hub  # noqa: F401
+    pytest_plugins = ["hfmodels.testing.fixtures"]
+
+and a test that names `loopback_hub` as a parameter gets a fresh Hub; `client_env`, `TEST_TOKEN` and `TEST_USER` are
+plain values to import.
 """
 
 from __future__ import annotations
