@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo test fix-copies bench clean
+.PHONY: install demo lint test fix-copies bench clean
 
 install: $(VENV)/.installed $(OLDEST)/.installed
 
@@ -31,8 +31,14 @@ demo: install
 	$(VENV)/bin/hfmodels train
 	$(VENV)/bin/hfmodels evaluate runs/image-classifier-digits
 
-# The browser tests drive Debian's Chromium (Playwright cannot download its own browser offline).
-test: install
+# ruff (configured in pyproject.toml): line length, import order, unused names. No `ruff format`: the layout is kept
+# by hand.
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Lint first, so a finding fails `make test`. The browser tests drive Debian's Chromium (Playwright cannot download
+# its own browser offline).
+test: lint
 	command -v chromium >/dev/null || apt-get install -y chromium
 	$(PYTHON) -m pytest
 

@@ -213,10 +213,11 @@ def trainer_steps(seed: int, steps: int, clock: StepClock) -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         args = HfTrainingArguments(
-            output_dir=folder, max_steps=steps, per_device_train_batch_size=BATCH, learning_rate=family.default_learning_rate,
-            weight_decay=0.01, lr_scheduler_type="cosine", warmup_steps=steps // 10, max_grad_norm=1.0, seed=seed,
-            logging_steps=LOGGING_STEPS, save_strategy="no", report_to=[], use_cpu=not torch.cuda.is_available(),
-            disable_tqdm=True, remove_unused_columns=False, dataloader_drop_last=True,
+            output_dir=folder, max_steps=steps, per_device_train_batch_size=BATCH,
+            learning_rate=family.default_learning_rate, weight_decay=0.01, lr_scheduler_type="cosine",
+            warmup_steps=steps // 10, max_grad_norm=1.0, seed=seed, logging_steps=LOGGING_STEPS, save_strategy="no",
+            report_to=[], use_cpu=not torch.cuda.is_available(), disable_tqdm=True, remove_unused_columns=False,
+            dataloader_drop_last=True,
             optim="adamw_torch",  # torch.optim.AdamW as the other two make it (the default is the fused kernel)
         )
         rows = data["train"].with_transform(family.transform(processor, train=True))
@@ -506,7 +507,8 @@ def gpt2_reference():
 
 def generation_tokens_per_second(model, batch: int, use_cache: bool = True) -> float:
     model.eval()
-    prompt = torch.randint(1, GPT_DIMENSIONS["vocab_size"], (batch, PROMPT_TOKENS), generator=torch.Generator().manual_seed(1))
+    prompt = torch.randint(1, GPT_DIMENSIONS["vocab_size"], (batch, PROMPT_TOKENS),
+                           generator=torch.Generator().manual_seed(1))
     started = time.perf_counter()
     with torch.no_grad():
         output = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=NEW_TOKENS,
@@ -667,9 +669,10 @@ def memory(repeats: int, quick: bool) -> list[dict]:
         probes = dict(zip(FAMILIES, pool.map(probe, FAMILIES)))
     rows = []
     for name, measured in probes.items():
-        rows.append(row(f"memory: peak resident set of 3 training steps, {name} (default config and data, text: vocab 1024, "
-                        f"{measured['parameters']:,} parameters), batch {BATCH}", "MiB", [measured["peak"] / 2**20],
-                        [measured["before"] / 2**20], "resident before the steps", "(report)", higher_is_better=False))
+        rows.append(row(f"memory: peak resident set of 3 training steps, {name} (default config and data, "
+                        f"text: vocab 1024, {measured['parameters']:,} parameters), batch {BATCH}", "MiB",
+                        [measured["peak"] / 2**20], [measured["before"] / 2**20], "resident before the steps",
+                        "(report)", higher_is_better=False))
     return rows
 
 
@@ -702,7 +705,8 @@ def app_latency(repeats: int, quick: bool) -> list[dict]:
         app = build(folder, examples=False)
         launch(app, port=free_port(), block=False)
         try:
-            measured = measure_latency(app.local_url, Path(folder) / "digit.png", requests=10 if quick else 25, clients=8)
+            measured = measure_latency(app.local_url, Path(folder) / "digit.png", requests=10 if quick else 25,
+                                       clients=8)
         finally:
             app.close()
     alone, loaded = measured["single_client"], measured["concurrent"]
@@ -710,12 +714,15 @@ def app_latency(repeats: int, quick: bool) -> list[dict]:
     reference = "direct model call in-process"
     name = "app prediction latency (digits classifier, gradio API over 127.0.0.1)"
     return [
-        row(f"{name}, one client, p50", "s", [alone["p50_s"]], [statistics.median(direct)], reference, "(report)", False),
-        row(f"{name}, one client, p95", "s", [alone["p95_s"]], [percentile(direct, 0.95)], reference, "(report)", False),
+        row(f"{name}, one client, p50", "s", [alone["p50_s"]], [statistics.median(direct)], reference, "(report)",
+            False),
+        row(f"{name}, one client, p95", "s", [alone["p95_s"]], [percentile(direct, 0.95)], reference, "(report)",
+            False),
         row(f"{name}, 8 concurrent clients, p50 ({loaded['requests']} requests, {errors} errors, "
             f"{loaded['throughput_per_s']:.1f} requests/s)", "s", [loaded["p50_s"]], [alone["p50_s"]], "one client",
             "(report)", False),
-        row(f"{name}, 8 concurrent clients, p95", "s", [loaded["p95_s"]], [alone["p95_s"]], "one client", "(report)", False),
+        row(f"{name}, 8 concurrent clients, p95", "s", [loaded["p95_s"]], [alone["p95_s"]], "one client", "(report)",
+            False),
     ]
 
 
@@ -790,7 +797,8 @@ def run(sections: list[str], repeats: int, quick: bool, output: Path) -> dict[st
 
 
 def main(argv: list[str] | None = None, prog: str = "hfmodels bench") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Fewer repeats and steps (a few minutes on 2 CPU cores).")
     parser.add_argument("--repeats", type=int, help="Repeats of each measurement (default: 5, or 2 with --quick).")
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS), help="Sections to run.")

@@ -38,8 +38,10 @@ def command_train(argv: list[str]) -> int:
         try:
             commit = push_run(result["output_dir"], args.push_to_hub, private=args.hub_private)
         except (ValueError, OSError) as error:
-            raise ModelSavedError(result["output_dir"], f"pushing to the Hub failed ({first_line(error)})",
-                                  f": push it with `hfmodels push {result['output_dir']} {args.push_to_hub}`") from error
+            raise ModelSavedError(
+                result["output_dir"], f"pushing to the Hub failed ({first_line(error)})",
+                f": push it with `hfmodels push {result['output_dir']} {args.push_to_hub}`",
+            ) from error
         result["hub_commit_url"] = commit.commit_url
     print(json.dumps(result, indent=2))
     return 0
@@ -60,7 +62,8 @@ def command_evaluate(argv: list[str]) -> int:
 
 def command_predict(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="hfmodels predict", description="The model's pipeline on each input (top classes, masks, continuations); prints JSON."
+        prog="hfmodels predict",
+        description="The model's pipeline on each input (top classes, masks, continuations); prints JSON.",
     )
     parser.add_argument("model", help="Model folder or Hub repo id.")
     parser.add_argument("inputs", nargs="+", help="Image files; for text families, the texts themselves.")
@@ -76,7 +79,9 @@ def command_predict(argv: list[str]) -> int:
 
     family = family_of_config(load_config(args.model))
     if family.pipeline_tag not in SUPPORTED_TASKS:
-        raise ValueError(f"a {family.name} model has no prediction pipeline ({family.pipeline_tag}); use it from Python")
+        raise ValueError(
+            f"a {family.name} model has no prediction pipeline ({family.pipeline_tag}); use it from Python"
+        )
     predictor = pipeline(family.pipeline_tag, model=args.model, trust_remote_code=False)  # our registered classes
     inputs = args.inputs if "image" not in family.columns else [open_image(path) for path in args.inputs]
     options = {
@@ -136,7 +141,8 @@ def command_train_tokenizer(argv: list[str]) -> int:
     require_columns(data, ("text",), args.dataset, options)
     tokenizer = train_tokenizer(data["train"]["text"], args.vocab_size)
     tokenizer.save_pretrained(args.output_dir)
-    print(json.dumps({"output_dir": args.output_dir, "vocab_size": len(tokenizer), "texts": len(data["train"])}, indent=2))
+    print(json.dumps({"output_dir": args.output_dir, "vocab_size": len(tokenizer), "texts": len(data["train"])},
+                     indent=2))
     return 0
 
 
@@ -187,8 +193,10 @@ def command_space(argv: list[str]) -> int:
     export = commands.add_parser("export", help="Write app.py, requirements.txt, README.md and the model files.")
     export.add_argument("model", help="Model folder or Hub repo id.")
     export.add_argument("out_dir", help="New folder to write the Space into.")
-    export.add_argument("--model-repo", help="Hub repo id of the model, linked from the Space (default: MODEL if an id).")
-    export.add_argument("--push", metavar="USER/SPACE", help="Then create this Space and upload the folder in one commit.")
+    export.add_argument("--model-repo",
+                        help="Hub repo id of the model, linked from the Space (default: MODEL if an id).")
+    export.add_argument("--push", metavar="USER/SPACE",
+                        help="Then create this Space and upload the folder in one commit.")
     export.add_argument("--private", action="store_true", help="Create the Space as private.")
     export.add_argument("--token", help="Hub token (default: HF_TOKEN, then `hf auth login`).")
     args = parser.parse_args(argv)

@@ -14,5 +14,6 @@ if __name__ == "__main__":
     from hfmodels.hub.card import write_card
     from hfmodels.training import parse_training_arguments, train
 
-    result = train(parse_training_arguments(sys.argv[1:], prog="scripts/train.py"), after_save={"the model card": write_card})
+    result = train(parse_training_arguments(sys.argv[1:], prog="scripts/train.py"),
+                   after_save={"the model card": write_card})
     print(json.dumps(result, indent=2))

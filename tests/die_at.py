@@ -38,7 +38,8 @@ if point == "weights":
     PreTrainedModel.save_pretrained = die_after(PreTrainedModel.save_pretrained)
 elif point.startswith("checkpoint-"):
     step = int(point.removeprefix("checkpoint-"))
-    loop.save_checkpoint = die_after(loop.save_checkpoint, lambda accelerator, output_dir, state, *rest: state.step == step)
+    loop.save_checkpoint = die_after(loop.save_checkpoint,
+                                     lambda accelerator, output_dir, state, *rest: state.step == step)
 elif point == "evaluation":
     def evaluate_a_batch_and_die(model, loader, *args):
         model(**next(iter(loader)))

@@ -138,7 +138,8 @@ class ModelTesterMixin:
     def test_gradients_reach_every_parameter(self, model_class):
         model = self.make_model(model_class).train()
         self.loss_of(model, self.inputs_for(model_class, batch_size=4)).backward()
-        missing = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+        missing = [name for name, p in model.named_parameters()
+                   if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
         assert not missing, f"parameters without gradient: {missing}"
 
     def test_init_weights_sets_every_weight_and_buffer(self, model_class):
@@ -189,7 +190,8 @@ class ModelTesterMixin:
             torch.save({{name: value for name, value in outputs.items() if torch.is_tensor(value)}}, "outputs.pt")
             # strict loading travels with the code: a weight the model has no place for is an error
             from safetensors.torch import load_file, save_file
-            save_file({{**load_file("model/model.safetensors"), "stray.weight": torch.zeros(1)}}, "model/model.safetensors")
+            save_file({{**load_file("model/model.safetensors"), "stray.weight": torch.zeros(1)}},
+                      "model/model.safetensors")
             try:
                 transformers.{model_class._auto_class}.from_pretrained("model", trust_remote_code=True)
             except ValueError as error:

@@ -19,7 +19,9 @@ def fail(*args, **kwargs):
 # (the step as the error names it, what to break, what the run folder lacks then)
 FAILURES = {
     "the model card": ("hfmodels.hub.card.render_card", ["README.md"]),
-    "the pictures": ("hfmodels.families.image_classifier.ImageClassifierFamily.write_artifacts", ["confusion_matrix.png"]),
+    "the pictures": (
+        "hfmodels.families.image_classifier.ImageClassifierFamily.write_artifacts", ["confusion_matrix.png"]
+    ),
     "the baselines": ("hfmodels.families.base.Family.baselines", []),
     "logging to the trackers": ("hfmodels.training.loop.finish_tracking", []),
 }

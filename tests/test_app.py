@@ -60,7 +60,9 @@ def save_tiny(family_name: str, folder: Path) -> Path:
         images = [Image.new("L", (8, 8), shade) for shade in range(0, 256, 16)]
         rows = Dataset.from_dict({"image": images, "text": texts, "label": [0, 1] * 8})
         rows = rows.cast_column("label", ClassLabel(names=["function", "script"]))
-        model, processor = family.build(rows, {"text_config": gpt, "vision_config": {"hidden_sizes": [4], "depths": [1]}})
+        model, processor = family.build(
+            rows, {"text_config": gpt, "vision_config": {"hidden_sizes": [4], "depths": [1]}}
+        )
     else:
         config = {
             "segmentation": lambda: UNetConfig(num_channels=1, image_size=16, depth=2, base_channels=4,
@@ -128,7 +130,8 @@ def test_pneumonia_workflow_data_training_metrics_card_and_app(pneumonia_run, se
     assert "synthetic" in (data_dir / "README.txt").read_text().lower()
     assert json.loads((data_dir / "hfmodels_data.json").read_text()) == {"synthetic": True, "medical": True}
     assert sorted(p.name for p in data_dir.iterdir()) == ["README.txt", "hfmodels_data.json", "test", "train", "val"]
-    assert len(list((data_dir / "train" / "PNEUMONIA").iterdir())) == 3 * len(list((data_dir / "train" / "NORMAL").iterdir()))
+    train_dir = data_dir / "train"
+    assert len(list((train_dir / "PNEUMONIA").iterdir())) == 3 * len(list((train_dir / "NORMAL").iterdir()))
 
     config = json.loads((pneumonia_run / "config.json").read_text())
     assert config["id2label"] == {"0": "NORMAL", "1": "PNEUMONIA"}
@@ -193,7 +196,8 @@ def test_class_weights_auto_is_refused_where_the_loss_has_none():
         ("vae", "/sample", (3, 4), lambda out: Image.open(out).size == (4 * 256, 256)),
         ("vae", "/interpolate", ("rgb", "grayscale", 5), lambda out: Image.open(out).size == (5 * 256, 256)),
         ("gpt", "/generate", ("def ", 0.0, 1.0, 5), lambda out: out.startswith("def ") and len(out) > 4),
-        ("text-classifier", "/classify", ("import sys",), lambda out: {c["label"] for c in out["confidences"]} == {"function", "script"}),
+        ("text-classifier", "/classify", ("import sys",),
+         lambda out: {c["label"] for c in out["confidences"]} == {"function", "script"}),
         ("fusion", "/classify", ("grayscale", "import sys"),
          lambda out: {c["label"] for c in out["confidences"]} == {"function", "script"}),
     ],
@@ -262,7 +266,8 @@ def playwright():
 def test_browser_uploads_an_image_and_reads_the_predicted_label(pneumonia_run, serve, playwright, tmp_path):
     url, _ = serve(pneumonia_run)
     upload = pneumonia_run.parent / "chest_xray/test/PNEUMONIA/synthetic_0001.png"
-    expected = gradio_client.Client(url, verbose=False).predict(gradio_client.handle_file(str(upload)), api_name="/classify")[0]
+    expected = gradio_client.Client(url, verbose=False).predict(gradio_client.handle_file(str(upload)),
+                                                                api_name="/classify")[0]
     page, refused = browser_page(playwright, tmp_path)
     page.goto(url)
     page.get_by_text("not a diagnostic device").wait_for()
@@ -277,7 +282,8 @@ def test_browser_uploads_an_image_and_reads_the_predicted_label(pneumonia_run, s
 
 def test_browser_shows_a_segmentation_overlay_with_its_legend(tiny_models, images, serve, playwright, tmp_path):
     url, _ = serve(tiny_models["segmentation"])
-    expected = gradio_client.Client(url, verbose=False).predict(gradio_client.handle_file(str(images["rgb"])), api_name="/segment")
+    expected = gradio_client.Client(url, verbose=False).predict(gradio_client.handle_file(str(images["rgb"])),
+                                                                api_name="/segment")
     page, refused = browser_page(playwright, tmp_path)
     page.goto(url)
     page.locator("input[type=file]").first.set_input_files(str(images["rgb"]))
@@ -298,7 +304,8 @@ def test_exported_space_runs_without_hfmodels_and_predicts_the_same(pneumonia_ru
     assert "gradio==" in (space / "requirements.txt").read_text() and (space / "model/model.safetensors").is_file()
 
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": "", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": "",
+           "HF_MODULES_CACHE": str(tmp_path / "modules")}
     script = BLOCK_HFMODELS + "import runpy\nrunpy.run_path('app.py', run_name='__main__')\n"
     process = subprocess.Popen([sys.executable, "-c", script], cwd=space, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -309,7 +316,9 @@ def test_exported_space_runs_without_hfmodels_and_predicts_the_same(pneumonia_ru
         url, _ = serve(pneumonia_run)
         here = gradio_client.Client(url, verbose=False).predict(upload, api_name="/classify")[0]
         assert in_space["label"] == here["label"]
-        assert [c["confidence"] for c in in_space["confidences"]] == pytest.approx([c["confidence"] for c in here["confidences"]], abs=1e-6)
+        assert [c["confidence"] for c in in_space["confidences"]] == pytest.approx(
+            [c["confidence"] for c in here["confidences"]], abs=1e-6
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -100,7 +100,8 @@ def test_the_saved_code_names_the_versions_it_needs_when_loaded_with_others(tmp_
         try:
             transformers.AutoConfig.from_pretrained("model", trust_remote_code=True)
         except ImportError as error:
-            assert "transformers>=5.18,<6 is required" in str(error) and "found transformers==5.17.0" in str(error), error
+            assert "transformers>=5.18,<6 is required" in str(error), error
+            assert "found transformers==5.17.0" in str(error), error
             assert "needs it: pip install 'transformers>=5.18,<6'" in str(error), error
         else:
             raise SystemExit("the saved code loaded under transformers 5.17")

@@ -27,9 +27,10 @@ from .conftest import run_cli
 from .model_tester import ModelTesterMixin, run_without_hfmodels
 
 VISION = {"image_size": 8, "hidden_sizes": [4, 8], "depths": [1, 1], "num_labels": 10}
-GPT_TEXT = {"vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 16}
-BERT_TEXT = {"vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
-             "max_position_embeddings": 16}
+GPT_TEXT = {"vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "max_position_embeddings": 16}
+BERT_TEXT = {"vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+             "intermediate_size": 32, "max_position_embeddings": 16}
 
 
 def fusion_inputs(batch_size: int, seed: int, num_labels: int = 3) -> dict[str, torch.Tensor]:
@@ -86,7 +87,8 @@ class TestFusion(ModelTesterMixin):
             self.make_model()(pixel_values=inputs["pixel_values"], input_ids=inputs["input_ids"][:2])
 
     def test_unknown_encoder_type_is_a_clear_error(self):
-        with pytest.raises(ValueError, match=r"text_config has model_type='no-such-model', which transformers does not know"):
+        with pytest.raises(ValueError,
+                           match=r"text_config has model_type='no-such-model', which transformers does not know"):
             self.get_config(text_config={"model_type": "no-such-model", "hidden_size": 8})
         with pytest.raises(ValueError, match=r"vision_config=.*give the encoder's config"):
             self.get_config(vision_config={"hidden_size": 8})
@@ -120,11 +122,14 @@ def save_encoders(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def encoder_outputs(model: FusionForClassification, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def encoder_outputs(
+    model: FusionForClassification, inputs: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
     model.eval()
     with torch.no_grad():
         image = model.vision_model(pixel_values=inputs["pixel_values"]).pooler_output
-        text = model.text_model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+        text = model.text_model(input_ids=inputs["input_ids"],
+                                attention_mask=inputs["attention_mask"]).last_hidden_state
     return image, text
 
 
@@ -139,7 +144,8 @@ def test_built_from_saved_encoders_loads_them_exactly_and_frozen_ones_stay_fixed
         text_encoder = BertModel.from_pretrained(paths["bert"]).eval()
     with torch.no_grad():
         expected_image = vision.image_classifier(pixel_values=inputs["pixel_values"]).pooler_output
-        expected_text = text_encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+        expected_text = text_encoder(input_ids=inputs["input_ids"],
+                                     attention_mask=inputs["attention_mask"]).last_hidden_state
 
     # freeze the image encoder with GPT, the text encoder with BERT: each case trains the other one
     freeze_vision = text_name == "gpt"
@@ -151,8 +157,10 @@ def test_built_from_saved_encoders_loads_them_exactly_and_frozen_ones_stay_fixed
     torch.testing.assert_close(image, expected_image, rtol=0, atol=0)
     torch.testing.assert_close(text, expected_text, rtol=0, atol=0)
 
-    frozen, trained = (model.vision_model, model.text_model) if freeze_vision else (model.text_model, model.vision_model)
-    before = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in (("frozen", frozen), ("trained", trained))}
+    frozen, trained = ((model.vision_model, model.text_model) if freeze_vision
+                       else (model.text_model, model.vision_model))
+    before = {name: {k: v.clone() for k, v in m.state_dict().items()}
+              for name, m in (("frozen", frozen), ("trained", trained))}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     model.train()
     assert not frozen.training and trained.training
@@ -198,7 +206,8 @@ def test_digits_arithmetic_needs_both_modalities():
     # the same images as the digits split: test exactly, train + validation the digits training images
     assert data["test"]["digit"] == digits["test"]["label"]
     seen = list(data["validation"]["image"]) + list(data["train"].select(range(1212))["image"])
-    assert sorted(np.asarray(image).tobytes() for image in seen) == sorted(np.asarray(image).tobytes() for image in digits["train"]["image"])
+    assert (sorted(np.asarray(image).tobytes() for image in seen)
+            == sorted(np.asarray(image).tobytes() for image in digits["train"]["image"]))
     for split in data.values():
         assert set(split["offset"]) == set(OFFSETS)
         assert all((d + o) % 10 == y for d, o, y in zip(split["digit"], split["offset"], split["label"]))
@@ -219,10 +228,11 @@ def test_csv_with_image_and_text_columns_trains_the_fusion_model(tmp_path):
         lines = ["picture,instruction,answer"]
     options = DataOptions(image_column="picture", text_column="instruction", label_column="answer")
     loaded = load_source(str(tmp_path), options)
-    assert isinstance(loaded["train"][0]["image"], Image.Image) and loaded["train"][0]["text"] == data["train"][0]["text"]
+    assert isinstance(loaded["train"][0]["image"], Image.Image)
+    assert loaded["train"][0]["text"] == data["train"][0]["text"]
     result = train(TrainingArguments(
-        model="fusion", dataset=str(tmp_path), image_column="picture", text_column="instruction", label_column="answer",
-        output_dir=str(tmp_path / "run"), max_steps=2, batch_size=16, report_to="none",
+        model="fusion", dataset=str(tmp_path), image_column="picture", text_column="instruction",
+        label_column="answer", output_dir=str(tmp_path / "run"), max_steps=2, batch_size=16, report_to="none",
         model_config=['text_config={"hidden_size": 16, "num_hidden_layers": 1}'],
     ))
     assert result["metrics"]["num_samples"] == 12

@@ -454,8 +454,8 @@ def test_the_token_appears_in_no_output_record_card_tracker_or_space(loopback_hu
     env = client_env(loopback_hub, tmp_path / "hf_home")
     run, space = tmp_path / "run", tmp_path / "space"
     outputs = [
-        hfmodels_cli("train", "--max-steps", "2", "--batch-size", "16", "--output-dir", str(run), "--model-config", *TINY,
-                     "--report-to", "mlflow", "--push-to-hub", REPO_ID, env=env),
+        hfmodels_cli("train", "--max-steps", "2", "--batch-size", "16", "--output-dir", str(run),
+                     "--model-config", *TINY, "--report-to", "mlflow", "--push-to-hub", REPO_ID, env=env),
         hfmodels_cli("push", str(run), REPO_ID, "--token", TEST_TOKEN, "--commit-message", "again", env=env),
         hfmodels_cli("space", "export", str(run), str(space), "--model-repo", REPO_ID, "--push", f"{TEST_USER}/demo",
                      "--token", TEST_TOKEN, env=env),

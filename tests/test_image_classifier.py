@@ -32,7 +32,8 @@ class TestImageClassifier(ModelTesterMixin):
     ]
 
     def get_config(self, **overrides):
-        values = {"num_channels": 1, "image_size": 16, "hidden_sizes": [4, 8, 8, 8], "depths": [1, 2, 1, 1], "num_labels": 3}
+        values = {"num_channels": 1, "image_size": 16, "hidden_sizes": [4, 8, 8, 8], "depths": [1, 2, 1, 1],
+                  "num_labels": 3}
         return ImageClassifierConfig(**{**values, **overrides})
 
     def get_inputs(self, batch_size=3, seed=0):
@@ -43,7 +44,8 @@ class TestImageClassifier(ModelTesterMixin):
         }
 
     def test_base_model_returns_pooled_features(self):
-        outputs = ImageClassifierModel(self.get_config()).eval()(self.get_inputs()["pixel_values"], output_hidden_states=True)
+        model = ImageClassifierModel(self.get_config()).eval()
+        outputs = model(self.get_inputs()["pixel_values"], output_hidden_states=True)
         assert outputs.pooler_output.shape == (3, 8)
         assert outputs.last_hidden_state.shape == (3, 8, 2, 2)
         assert len(outputs.hidden_states) == 5  # stem + 4 stages

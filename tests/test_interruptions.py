@@ -49,7 +49,8 @@ def test_a_run_killed_while_saving_leaves_the_previous_version_whole(tmp_path):
     ImageClassifierForImageClassification.from_pretrained(run)
     assert "A note of the author." in (run / "README.md").read_text()
 
-    finished = subprocess.run([sys.executable, "-m", "hfmodels.cli", "train", *wider], capture_output=True, text=True, check=False)
+    finished = subprocess.run([sys.executable, "-m", "hfmodels.cli", "train", *wider], capture_output=True, text=True,
+                              check=False)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert ImageClassifierForImageClassification.from_pretrained(run).config.hidden_sizes == [16, 16]
     assert "your-name/run" in (run / "README.md").read_text()  # named after the run folder, not its staging folder
@@ -72,7 +73,8 @@ def test_a_failed_folder_write_leaves_the_old_folder_and_kept_entries_are_links(
         (staging / "model.bin").write_text("new model")
         assert (staging / "history" / "log.txt").stat().st_ino == (folder / "history" / "log.txt").stat().st_ino
     assert sorted(p.name for p in folder.iterdir()) == ["history", "model.bin"]
-    assert (folder / "model.bin").read_text() == "new model" and (folder / "history" / "log.txt").read_text() == "old log"
+    assert (folder / "model.bin").read_text() == "new model"
+    assert (folder / "history" / "log.txt").read_text() == "old log"
     assert [p.name for p in tmp_path.iterdir()] == ["folder"]
 
     write_atomically(folder / "model.bin", b"newer")
@@ -96,7 +98,8 @@ def test_gradient_accumulation_killed_during_evaluation_resumes_bit_identically(
     assert sorted(p.name for p in (interrupted / "checkpoints").iterdir()) == ["step-15", "step-30"]
     train(TrainingArguments(**options, output_dir=str(interrupted), resume_from_checkpoint="latest"))
     assert_same_weights(tmp_path / "reference" / "model.safetensors", interrupted / "model.safetensors")
-    evaluations = [[record for record in json.loads((folder / "training_log.json").read_text()) if "eval_loss" in record]
+    evaluations = [[record for record in json.loads((folder / "training_log.json").read_text())
+                    if "eval_loss" in record]
                    for folder in (tmp_path / "reference", interrupted)]
     assert evaluations[0] == evaluations[1] and len(evaluations[0]) == 2
 
@@ -130,19 +133,23 @@ def damaged_copy(checkpoint: Path, folder: Path, name: str, content: bytes | Non
     ("optimizer.bin", "bomb", True, "cannot be loaded.*Weights only load failed"),
     ("random_states_0.pkl", "bomb", True, "random_states_0.pkl cannot be loaded"),
 ])
-def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpointed_run, tmp_path, name, damage, record_size, message):
+def test_a_damaged_checkpoint_is_refused_naming_the_file(
+    checkpointed_run, tmp_path, name, damage, record_size, message
+):
     marker = tmp_path / "the pickle ran"
     content = {"delete": None, "truncate": (checkpointed_run / name).read_bytes()[:100],
                "bomb": pickle.dumps(Bomb(marker))}[damage]
     copy = damaged_copy(checkpointed_run, tmp_path, name, content, record_size)
     with pytest.raises(ValueError, match=message):
-        train(TrainingArguments(**TINY, max_steps=8, output_dir=str(tmp_path / "resumed"), resume_from_checkpoint=str(copy)))
+        train(TrainingArguments(**TINY, max_steps=8, output_dir=str(tmp_path / "resumed"),
+                                resume_from_checkpoint=str(copy)))
     assert not marker.exists()
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
 
 
 def test_the_undamaged_checkpoint_resumes(checkpointed_run, tmp_path):
-    train(TrainingArguments(**TINY, max_steps=8, output_dir=str(tmp_path / "resumed"), resume_from_checkpoint=str(checkpointed_run)))
+    train(TrainingArguments(**TINY, max_steps=8, output_dir=str(tmp_path / "resumed"),
+                            resume_from_checkpoint=str(checkpointed_run)))
     assert load_file(tmp_path / "resumed" / "model.safetensors")
 
 

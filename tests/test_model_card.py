@@ -55,11 +55,14 @@ def test_rendering_twice_gives_the_same_card(run_dir):
 
 def test_text_in_kept_sections_survives_re_rendering(run_dir):
     readme = write_card(run_dir, "someone/digits")
-    readme.write_text(readme.read_text().replace("<!-- hfmodels:keep notes -->\n", f"<!-- hfmodels:keep notes -->{NOTE}")
-                      + f"\n<!-- hfmodels:keep retired -->{NOTE}<!-- /hfmodels:keep -->\n")
+    readme.write_text(
+        readme.read_text().replace("<!-- hfmodels:keep notes -->\n", f"<!-- hfmodels:keep notes -->{NOTE}")
+        + f"\n<!-- hfmodels:keep retired -->{NOTE}<!-- /hfmodels:keep -->\n"
+    )
     text = write_card(run_dir, license="apache-2.0").read_text()
     assert f"<!-- hfmodels:keep notes -->{NOTE}<!-- /hfmodels:keep -->" in text
-    assert f"<!-- hfmodels:keep retired -->{NOTE}<!-- /hfmodels:keep -->" in text  # not in the template: kept at the end
+    # not in the template: kept at the end
+    assert f"<!-- hfmodels:keep retired -->{NOTE}<!-- /hfmodels:keep -->" in text
     assert "license: apache-2.0" in text and "someone/digits" in text
 
 

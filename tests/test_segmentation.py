@@ -94,7 +94,8 @@ class TestUNet(ModelTesterMixin):
 
 class TestImageProcessor:
     def test_images_and_masks_are_resized_together_masks_nearest(self):
-        processor = UNetImageProcessor(num_channels=1, size={"height": 8, "width": 8}, image_mean=[0.5], image_std=[0.5])
+        processor = UNetImageProcessor(num_channels=1, size={"height": 8, "width": 8}, image_mean=[0.5],
+                                       image_std=[0.5])
         # 4x4 blocks of class ids: nearest-neighbour halving keeps them exactly
         mask = np.kron(np.array([[0, 1, 2, 3]] * 4), np.ones((4, 4), dtype=np.int64)).astype(np.uint8)
         image = Image.fromarray(mask * 60, mode="L")

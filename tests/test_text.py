@@ -32,7 +32,8 @@ def train_or_fail(*args: str) -> dict:
 def trained_gpt(tmp_path_factory):
     """A short GPT run on the embedded standard-library corpus, with a tokenizer from `train-tokenizer`."""
     root = tmp_path_factory.mktemp("gpt")
-    made = run_cli("train-tokenizer", "--dataset", "stdlib", "--vocab-size", "1024", "--output-dir", str(root / "tokenizer"))
+    made = run_cli("train-tokenizer", "--dataset", "stdlib", "--vocab-size", "1024",
+                   "--output-dir", str(root / "tokenizer"))
     assert made.returncode == 0, made.stderr[-3000:]
     assert json.loads(made.stdout)["vocab_size"] == 1024
     train_or_fail("--model", "gpt", "--tokenizer", str(root / "tokenizer"), "--max-steps", "400", "--batch-size", "32",
@@ -86,7 +87,8 @@ def test_gpt_learns_far_beyond_a_bigram_model(trained_gpt):
     assert results["dataset"]["name"] == "stdlib" and results["task"] == "text-generation"
     samples = json.loads((trained_gpt / "samples.json").read_text())
     assert {sample["decoding"].split()[0] for sample in samples} == {"greedy", "sampled"}
-    assert all(sample["text"].startswith(sample["prompt"]) and len(sample["text"]) > len(sample["prompt"]) for sample in samples)
+    assert all(sample["text"].startswith(sample["prompt"]) and len(sample["text"]) > len(sample["prompt"])
+               for sample in samples)
     assert check_card(trained_gpt) == []
 
 
@@ -124,13 +126,15 @@ def test_predict_cli_continues_prompts(trained_gpt):
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout)
     assert [entry["input"] for entry in printed] == PROMPTS
-    assert [entry["predictions"][0]["generated_text"] for entry in printed] == greedy_continuations(trained_gpt, PROMPTS)
+    assert ([entry["predictions"][0]["generated_text"] for entry in printed]
+            == greedy_continuations(trained_gpt, PROMPTS))
 
 
 def test_text_classifier_learns_the_packages_and_reports_its_baseline(trained_text_classifier):
     results = json.loads((trained_text_classifier / "eval_results.json").read_text())
     chance = 1 / len(PACKAGES)
-    assert results["dataset"]["split"] == "test" and results["metrics"]["num_samples"] == len(load_source("stdlib-functions")["test"])
+    assert results["dataset"]["split"] == "test"
+    assert results["metrics"]["num_samples"] == len(load_source("stdlib-functions")["test"])
     assert results["metrics"]["accuracy"] > 2.5 * chance and results["metrics"]["f1"] > 2.5 * chance
     assert set(results["baselines"]["tf-idf + logistic regression"]) == {"accuracy", "f1"}
     config = AutoConfig.from_pretrained(trained_text_classifier)
@@ -151,7 +155,8 @@ def test_text_classification_pipeline_with_and_without_hfmodels(trained_text_cla
     run_without_hfmodels(
         f"""
         import json, transformers
-        classify = transformers.pipeline("text-classification", model={str(trained_text_classifier)!r}, trust_remote_code=True)
+        classify = transformers.pipeline("text-classification", model={str(trained_text_classifier)!r},
+                                         trust_remote_code=True)
         results = classify(json.load(open("texts.json")), truncation=True)
         json.dump([result["label"] for result in results], open("labels.json", "w"))
         """,
@@ -161,7 +166,8 @@ def test_text_classification_pipeline_with_and_without_hfmodels(trained_text_cla
 
 
 def test_predict_cli_lists_top_classes_of_texts(trained_text_classifier):
-    result = run_cli("predict", str(trained_text_classifier), "def run(self):\n    self.loop.run_forever()", "--top-k", "2")
+    result = run_cli("predict", str(trained_text_classifier), "def run(self):\n    self.loop.run_forever()",
+                     "--top-k", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     (entry,) = json.loads(result.stdout)
     assert len(entry["predictions"]) == 2 and {p["label"] for p in entry["predictions"]} <= set(PACKAGES)

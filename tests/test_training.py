@@ -76,11 +76,13 @@ def test_kill_and_resume_gives_bit_identical_weights(tmp_path):
 
 
 def test_resume_options_and_their_errors(tmp_path):
-    latest = run_cli("train", *TINY, "--max-steps", "2", "--output-dir", str(tmp_path / "a"), "--resume-from-checkpoint", "latest")
+    latest = run_cli("train", *TINY, "--max-steps", "2", "--output-dir", str(tmp_path / "a"),
+                     "--resume-from-checkpoint", "latest")
     assert latest.returncode == 1 and "no complete checkpoint" in latest.stderr
     not_a_checkpoint = run_cli("train", *TINY, "--max-steps", "2", "--resume-from-checkpoint", str(tmp_path))
     assert not_a_checkpoint.returncode == 1 and "not a checkpoint folder" in not_a_checkpoint.stderr
-    auto = run_cli("train", *TINY, "--max-steps", "2", "--output-dir", str(tmp_path / "b"), "--resume-from-checkpoint", "auto")
+    auto = run_cli("train", *TINY, "--max-steps", "2", "--output-dir", str(tmp_path / "b"),
+                   "--resume-from-checkpoint", "auto")
     assert auto.returncode == 0 and "no checkpoint" in auto.stderr and "starting fresh" in auto.stderr
 
 
@@ -114,7 +116,8 @@ def test_two_processes_on_cpu_train_one_model_and_resume_bit_identically_when_ki
 
     # both ranks killed right after the checkpoint of step 20, then resumed: the same weights as uninterrupted
     interrupted = tmp_path / "interrupted"
-    killed = launch_two_processes(REPO / "tests" / "die_at.py", "checkpoint-20", *args, "--output-dir", str(interrupted))
+    killed = launch_two_processes(REPO / "tests" / "die_at.py", "checkpoint-20", *args,
+                                  "--output-dir", str(interrupted))
     assert killed.returncode != 0 and not (interrupted / "model.safetensors").exists()
     resumed = launch_two_processes(REPO / "scripts" / "train.py", *args, "--output-dir", str(interrupted),
                                    "--resume-from-checkpoint", "latest")
@@ -166,7 +169,8 @@ def test_csv_dataset_with_named_columns_trains_end_to_end(tmp_path):
         writer = csv.writer(file)
         writer.writerow(["file", "finding"])
         for i in range(40):
-            Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8), mode="L").save(tmp_path / "images" / f"{i}.png")
+            pixels = rng.integers(0, 255, (8, 8)).astype(np.uint8)
+            Image.fromarray(pixels, mode="L").save(tmp_path / "images" / f"{i}.png")
             writer.writerow([f"images/{i}.png", "cat" if i % 2 else "dog"])
     result = run_cli("train", *TINY, "--dataset", str(tmp_path / "train.csv"), "--image-column", "file",
                      "--label-column", "finding", "--max-steps", "3", "--output-dir", str(tmp_path / "run"),
@@ -215,11 +219,14 @@ def test_bad_image_folders_are_named(tmp_path, make, message):
 
 def test_bad_tables_are_named(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\nhello,a\n")
-    with pytest.raises(ValueError, match=r"--label-column 'target' is not a column of the data; its columns are \['text', 'label'\]"):
+    with pytest.raises(ValueError, match=r"--label-column 'target' is not a column of the data; "
+                                         r"its columns are \['text', 'label'\]"):
         load_source(str(tmp_path / "train.csv"), DataOptions(label_column="target"))
     (tmp_path / "texts.csv").write_text("text\nhello\n")
-    with pytest.raises(ValueError, match=r"--label-column 'label' is not a column of split 'train' of --dataset .*texts.csv"):
-        require_columns(load_source(str(tmp_path / "texts.csv")), ("text", "label"), str(tmp_path / "texts.csv"), DataOptions())
+    with pytest.raises(ValueError,
+                       match=r"--label-column 'label' is not a column of split 'train' of --dataset .*texts.csv"):
+        require_columns(load_source(str(tmp_path / "texts.csv")), ("text", "label"), str(tmp_path / "texts.csv"),
+                        DataOptions())
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "train.csv").write_text("text,label\nhello,a\n")
     (tmp_path / "empty" / "test.csv").write_text("text,label\n")

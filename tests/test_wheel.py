@@ -89,8 +89,9 @@ def installed(wheels, tmp_path_factory) -> dict:
     python = venv / "bin" / "python"
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-index",
                     "--no-deps", str(wheels["direct"])], check=True, capture_output=True, timeout=300)
-    site_packages = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                        check=True, capture_output=True, text=True).stdout.strip())
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True)
+    site_packages = Path(purelib.stdout.strip())
     (site_packages / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     work = root / "work"
     work.mkdir()

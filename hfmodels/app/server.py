@@ -28,7 +28,9 @@ def resolve_model(model: str | Path) -> Path:
     try:
         return Path(snapshot_download(str(model)))
     except Exception as error:  # huggingface_hub raises many kinds: not found, offline, bad id, ...
-        raise ValueError(f"{model}: neither a model folder nor a Hub model repo that could be fetched ({error})") from error
+        raise ValueError(
+            f"{model}: neither a model folder nor a Hub model repo that could be fetched ({error})"
+        ) from error
 
 
 def family_name(model_dir: Path) -> str:

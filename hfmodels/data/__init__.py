@@ -72,7 +72,9 @@ def load_source(name: str, options: DataOptions | None = None) -> DatasetDict:
         data = load_image_folder(path)
     elif path.is_file():
         if path.suffix not in TABLE_FORMATS:
-            raise ValueError(f"--dataset {name}: unsupported file type {path.suffix!r}; use one of {sorted(TABLE_FORMATS)}")
+            raise ValueError(
+                f"--dataset {name}: unsupported file type {path.suffix!r}; use one of {sorted(TABLE_FORMATS)}"
+            )
         data = load_tables({"train": path}, options)
     elif HUB_NAME.match(name):
         data = load_hub_dataset(name, options)
@@ -95,13 +97,17 @@ def load_streaming(
     (the source's, else the first `validation_size` rows of the stream, which training then skips) and `test`."""
     path = Path(name)
     if name in EMBEDDED_DATASETS:
-        streams = IterableDatasetDict({split: rows.to_iterable_dataset() for split, rows in EMBEDDED_DATASETS[name]().items()})
+        streams = IterableDatasetDict(
+            {split: rows.to_iterable_dataset() for split, rows in EMBEDDED_DATASETS[name]().items()}
+        )
     elif path.is_dir() and not table_files(path) and not (path / "dataset_dict.json").is_file():
         streams = IterableDatasetDict(load_dataset("imagefolder", data_dir=str(path), streaming=True))
     elif HUB_NAME.match(name) and not path.exists():
         streams = load_hub_dataset(name, options, streaming=True)
     else:  # tables need a pass over every label to name the classes
-        raise ValueError(f"--streaming reads embedded data, image folders and Hub datasets, not {name}; drop --streaming")
+        raise ValueError(
+            f"--streaming reads embedded data, image folders and Hub datasets, not {name}; drop --streaming"
+        )
     if "train" not in streams:
         raise ValueError(f"--dataset {name} has no train split; it has: {', '.join(streams)}")
     train = streams["train"]
@@ -169,7 +175,9 @@ def read_table(table_format: str, split: str, file: Path) -> Dataset:
     try:
         return load_dataset(table_format, data_files={split: str(file)}, split=split)
     except (DatasetGenerationError, ValueError) as error:  # datasets' words for a file without rows, among others
-        raise ValueError(f"Split {split!r} of --dataset {file} is empty or unreadable: {error.__cause__ or error}") from error
+        raise ValueError(
+            f"Split {split!r} of --dataset {file} is empty or unreadable: {error.__cause__ or error}"
+        ) from error
 
 
 def resolve_image_path(value: str, folder: Path) -> str:
@@ -217,7 +225,9 @@ def rename_columns(data: DatasetDict | IterableDatasetDict, options: DataOptions
     return data.rename_columns({s: t for s, t in renames.items() if s in columns and s != t})
 
 
-def require_columns(data: DatasetDict | IterableDatasetDict, columns: tuple[str, ...], name: str, options: DataOptions) -> None:
+def require_columns(
+    data: DatasetDict | IterableDatasetDict, columns: tuple[str, ...], name: str, options: DataOptions
+) -> None:
     """Fails, naming the option to set, when the data lacks a column a family reads (`image`, `text`, `label`...)."""
     for split, rows in data.items():
         present = rows.column_names or list(rows.features or [])
@@ -237,7 +247,9 @@ def with_validation_split(data: DatasetDict, seed: int, fraction: float = VALIDA
     if "validation" in data:
         return data
     has_labels = isinstance(data["train"].features.get("label"), ClassLabel)
-    parts = data["train"].train_test_split(test_size=fraction, seed=seed, stratify_by_column="label" if has_labels else None)
+    parts = data["train"].train_test_split(
+        test_size=fraction, seed=seed, stratify_by_column="label" if has_labels else None
+    )
     data = DatasetDict({**data, "train": parts["train"], "validation": parts["test"]})
     logger.info("made a validation split from train (%.0f%%, seed %d): %s", fraction * 100, seed, split_sizes(data))
     return data
@@ -247,4 +259,7 @@ def split_sizes(data: DatasetDict) -> dict[str, int]:
     return {split: len(rows) for split, rows in data.items()}
 
 
-__all__ = ["DataOptions", "load_source", "require_columns", "load_streaming", "with_validation_split", "split_sizes", "load_digits_dataset", "EMBEDDED_DATASETS"]
+__all__ = [
+    "DataOptions", "load_source", "require_columns", "load_streaming", "with_validation_split", "split_sizes",
+    "load_digits_dataset", "EMBEDDED_DATASETS",
+]

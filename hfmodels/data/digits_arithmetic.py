@@ -50,5 +50,7 @@ def load_digits_arithmetic_dataset() -> DatasetDict:
         texts = [instruction(offset, rng) for offset in offsets]
         labels = [(digit + offset) % 10 for digit, offset in zip(rows["label"], offsets)]
         rows = rows.rename_column("label", "digit").add_column("text", texts).add_column("offset", offsets)
-        splits[split] = rows.add_column("label", labels).cast_column("label", ClassLabel(names=[str(d) for d in range(10)]))
+        splits[split] = rows.add_column("label", labels).cast_column(
+            "label", ClassLabel(names=[str(d) for d in range(10)])
+        )
     return DatasetDict(splits)

@@ -57,7 +57,9 @@ def chest_image(rng: np.random.Generator, size: int, pneumonia: bool) -> Image.I
     return Image.fromarray(np.clip(np.asarray(picture, np.float64) + noise, 0, 255).astype(np.uint8), mode="L")
 
 
-def make_pneumonia_demo(out_dir: str | Path, normal: int = 40, image_size: int = 64, seed: int = 0) -> dict[str, dict[str, int]]:
+def make_pneumonia_demo(
+    out_dir: str | Path, normal: int = 40, image_size: int = 64, seed: int = 0
+) -> dict[str, dict[str, int]]:
     """Writes the stand-in into `out_dir` (must be new or empty): `normal` NORMAL training images and three
     times as many PNEUMONIA ones; `val/` and `test/` balanced. Returns the image count per split and class."""
     if normal < 4:

@@ -91,7 +91,8 @@ def load_mask_folder(root: Path) -> DatasetDict:
 
 def image_mask_pairs(folder: Path) -> list[tuple[Path, Path]]:
     """(image, mask) paths matched by file name without suffix; an image without a mask (or the reverse) is an error."""
-    images = {file.stem: file for file in sorted((folder / "images").iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES}
+    images = {file.stem: file for file in sorted((folder / "images").iterdir())
+              if file.suffix.lower() in IMAGE_SUFFIXES}
     masks = {file.stem: file for file in sorted((folder / "masks").iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES}
     if not images:
         raise ValueError(f"--dataset: {folder / 'images'} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -126,7 +127,11 @@ def read_class_names(path: Path) -> list[str]:
         id2label = json.loads(path.read_text())
         names = [str(id2label[str(class_id)]) for class_id in range(len(id2label))]
     except (OSError, ValueError, KeyError, AttributeError) as error:
-        raise ValueError(f"{path} must map the class ids 0..n-1 to names, e.g. {{\"0\": \"background\"}} ({error!r})") from error
+        raise ValueError(
+            f"{path} must map the class ids 0..n-1 to names, e.g. {{\"0\": \"background\"}} ({error!r})"
+        ) from error
     if len(names) < 2:
-        raise ValueError(f"{path} names {len(names)} class(es); segmentation needs at least 2 (background and one more)")
+        raise ValueError(
+            f"{path} names {len(names)} class(es); segmentation needs at least 2 (background and one more)"
+        )
     return names

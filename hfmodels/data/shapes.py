@@ -30,7 +30,8 @@ def shape_polygon(kind: str, x: float, y: float, size: float) -> list[tuple[floa
     # the first corner straight up (y grows downwards): a triangle points up, a square is turned to stand on a side
     corners, radius = (4, size) if kind == "square" else (3, 1.25 * size)
     angle = -math.pi / 2 + (math.pi / 4 if corners == 4 else 0)
-    return [(x + radius * math.cos(angle + 2 * math.pi * k / corners), y + radius * math.sin(angle + 2 * math.pi * k / corners))
+    return [(x + radius * math.cos(angle + 2 * math.pi * k / corners),
+             y + radius * math.sin(angle + 2 * math.pi * k / corners))
             for k in range(corners)]
 
 

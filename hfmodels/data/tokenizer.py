@@ -15,7 +15,9 @@ BYTE_ALPHABET = pre_tokenizers.ByteLevel.alphabet()  # 256 symbols, one per byte
 MIN_VOCAB_SIZE = len(BYTE_ALPHABET) + len(SPECIAL_TOKENS)
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, model_max_length: int | None = None) -> PreTrainedTokenizerFast:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, model_max_length: int | None = None
+) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer with `vocab_size` tokens (bytes, merges and the two special tokens)."""
     if not isinstance(vocab_size, int) or vocab_size < MIN_VOCAB_SIZE:
         raise ValueError(

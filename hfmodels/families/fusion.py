@@ -17,7 +17,9 @@ from .image_classifier import ImageClassifierFamily, random_shift, write_confusi
 from .text import TextClassifierFamily
 
 # A smaller GPT than the text families': the texts are a few words long.
-FUSION_TEXT_ENCODER = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64}
+FUSION_TEXT_ENCODER = {
+    "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64,
+}
 ENCODER_OVERRIDES = ("vision_config", "text_config")
 
 
@@ -38,10 +40,13 @@ class FusionFamily(Family):
     def build(
         self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None
     ) -> tuple[FusionForClassification, FusionProcessor]:
-        """`overrides` are FusionConfig fields; `vision_config` / `text_config` (dicts) override the encoders' fields."""
+        """`overrides` are FusionConfig fields; `vision_config` / `text_config` (dicts) override the encoders'
+        fields."""
         for field in ENCODER_OVERRIDES:
             if not isinstance(overrides.get(field, {}), dict):
-                raise ValueError(f"--model-config {field} must be a JSON object of encoder fields, got {overrides[field]!r}")
+                raise ValueError(
+                    f"--model-config {field} must be a JSON object of encoder fields, got {overrides[field]!r}"
+                )
         image_family, text_family = ImageClassifierFamily(), TextClassifierFamily()
         vision_config = image_family.build_config(train_split, overrides.get("vision_config", {}))
         # the text classifier's build trains (or loads) the tokenizer and sizes a GPT config to it
@@ -54,13 +59,15 @@ class FusionFamily(Family):
         config = FusionConfig(
             vision_config=vision_config, text_config=text_model.config.to_dict(), **{**fitted, **fusion_fields}
         )
-        processor = FusionProcessor(image_processor=image_family.build_processor(vision_config), tokenizer=text_processor)
+        processor = FusionProcessor(image_processor=image_family.build_processor(vision_config),
+                                    tokenizer=text_processor)
         return FusionForClassification(config), processor
 
     def transform(self, processor: FusionProcessor, train: bool):
         def to_inputs(batch: dict[str, list]) -> dict[str, Any]:
             images = [random_shift(image) for image in batch["image"]] if train else batch["image"]
-            inputs = processor(images=images, text=batch["text"], padding="longest", truncation=True, return_tensors="pt")
+            inputs = processor(images=images, text=batch["text"], padding="longest", truncation=True,
+                               return_tensors="pt")
             return {**inputs, "labels": torch.tensor(batch["label"])}
 
         return to_inputs
@@ -85,7 +92,9 @@ class FusionFamily(Family):
         inputs = {
             "image only: pixels + logistic regression": pixels,
             "text only: tf-idf + logistic regression": words,
-            "both, linear: pixels and tf-idf + logistic regression": {p: hstack([pixels[p], words[p]]).tocsr() for p in pixels},
+            "both, linear: pixels and tf-idf + logistic regression": {
+                p: hstack([pixels[p], words[p]]).tocsr() for p in pixels
+            },
         }
         results = {}
         for name, matrices in inputs.items():
@@ -98,4 +107,5 @@ class FusionFamily(Family):
 def image_matrix(rows: Dataset) -> np.ndarray:
     """(rows, pixels) grayscale values in [0, 1], each image resized to the first one's size."""
     size = rows[0]["image"].size
-    return np.stack([np.asarray(image.convert("L").resize(size), dtype=np.float32).ravel() / 255 for image in rows["image"]])
+    return np.stack([np.asarray(image.convert("L").resize(size), dtype=np.float32).ravel() / 255
+                     for image in rows["image"]])

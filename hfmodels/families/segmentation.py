@@ -50,7 +50,10 @@ class SegmentationFamily(Family):
     def transform(self, processor: UNetImageProcessor, train: bool):
         def to_inputs(batch: dict[str, list]) -> dict[str, Any]:
             pairs = zip(batch["image"], batch["mask"])
-            images, masks = zip(*(augment(image, mask) for image, mask in pairs)) if train else (batch["image"], batch["mask"])
+            if train:
+                images, masks = zip(*(augment(image, mask) for image, mask in pairs))
+            else:
+                images, masks = batch["image"], batch["mask"]
             inputs = processor(list(images), segmentation_maps=list(masks), return_tensors="pt")
             return {"pixel_values": inputs["pixel_values"], "labels": inputs["labels"]}
 
@@ -61,7 +64,8 @@ class SegmentationFamily(Family):
 
     def metric_kwargs(self, metric_name: str, config: UNetConfig) -> dict[str, Any]:
         names = [config.id2label[i] for i in range(config.num_labels)]
-        return {"num_labels": config.num_labels, "ignore_index": config.semantic_loss_ignore_index, "label_names": names}
+        return {"num_labels": config.num_labels, "ignore_index": config.semantic_loss_ignore_index,
+                "label_names": names}
 
     def write_artifacts(self, model, processor, data: DatasetDict, output_dir: Path) -> list[str]:
         """Held-out images with their true and predicted masks overlaid."""
@@ -88,7 +92,8 @@ def augment(image: Image.Image, mask: Image.Image) -> tuple[Image.Image, Image.I
     shift = (1, 0, random.randint(-max_x, max_x), 0, 1, random.randint(-max_y, max_y))
     return (
         image.transform(image.size, Image.Transform.AFFINE, shift, fillcolor=0),
-        mask.transform(mask.size, Image.Transform.AFFINE, shift, resample=Image.Resampling.NEAREST, fillcolor=IGNORE_INDEX),
+        mask.transform(mask.size, Image.Transform.AFFINE, shift, resample=Image.Resampling.NEAREST,
+                       fillcolor=IGNORE_INDEX),
     )
 
 
@@ -101,7 +106,9 @@ def class_colours(count: int) -> np.ndarray:
     return colours
 
 
-def save_overlays(images: list[Image.Image], true: np.ndarray, predicted: np.ndarray, names: list[str], path: Path) -> None:
+def save_overlays(
+    images: list[Image.Image], true: np.ndarray, predicted: np.ndarray, names: list[str], path: Path
+) -> None:
     """One row per image: the image, its true mask and the predicted one, each mask blended over the image."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch

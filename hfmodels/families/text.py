@@ -44,7 +44,9 @@ class TextFamily(Family):
             processor = load_tokenizer(tokenizer)
         vocab_size = overrides.get("vocab_size", len(processor))
         if vocab_size < len(processor):
-            raise ValueError(f"--model-config vocab_size={vocab_size} is smaller than the tokenizer's {len(processor)} tokens")
+            raise ValueError(
+                f"--model-config vocab_size={vocab_size} is smaller than the tokenizer's {len(processor)} tokens"
+            )
         token_ids = {"pad_token_id": processor.pad_token_id, "bos_token_id": processor.bos_token_id,
                      "eos_token_id": processor.eos_token_id}
         config = self.build_config(train_split, {**token_ids, **overrides, "vocab_size": vocab_size})
@@ -81,19 +83,24 @@ class GPTFamily(TextFamily):
     default_epochs = 1
     default_learning_rate = 2e-3
 
-    def prepare(self, split: Dataset | IterableDataset, processor: PreTrainedTokenizerFast) -> Dataset | IterableDataset:
+    def prepare(
+        self, split: Dataset | IterableDataset, processor: PreTrainedTokenizerFast
+    ) -> Dataset | IterableDataset:
         block_size, end_of_text = processor.model_max_length, processor.eos_token_id
 
         def to_blocks(batch: dict[str, list]) -> dict[str, list]:
             documents = processor(batch["text"], add_special_tokens=False, verbose=False)["input_ids"]
             stream = [token for document in documents for token in [*document, end_of_text]]
-            return {"input_ids": [stream[i : i + block_size] for i in range(0, len(stream) - block_size + 1, block_size)]}
+            starts = range(0, len(stream) - block_size + 1, block_size)
+            return {"input_ids": [stream[i : i + block_size] for i in starts]}
 
         # a Dataset is packed in one batch (only the last block's tail is dropped); a stream 1000 texts at a time
         batch_size = None if isinstance(split, Dataset) else 1000
         blocks = split.map(to_blocks, batched=True, batch_size=batch_size, remove_columns=split.column_names)
         if isinstance(blocks, Dataset) and len(blocks) == 0:
-            raise ValueError(f"the texts hold fewer tokens than one block of {block_size}: lower max_position_embeddings")
+            raise ValueError(
+                f"the texts hold fewer tokens than one block of {block_size}: lower max_position_embeddings"
+            )
         return blocks
 
     def transform(self, processor, train: bool):
@@ -105,8 +112,10 @@ class GPTFamily(TextFamily):
 
     def metric_inputs(self, outputs, batch):
         """Per block: the summed next-token loss and the number of tokens scored."""
-        logits, targets = outputs.logits[:, :-1], batch["labels"][:, 1:]  # (batch, length - 1, vocab), (batch, length - 1)
-        losses = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none", ignore_index=-100)
+        # (batch, length - 1, vocab), (batch, length - 1)
+        logits, targets = outputs.logits[:, :-1], batch["labels"][:, 1:]
+        losses = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none",
+                                                   ignore_index=-100)
         scored = targets != -100
         return {"losses": (losses * scored).sum(-1).double(), "counts": scored.sum(-1)}
 
@@ -135,8 +144,8 @@ class GPTFamily(TextFamily):
                                       ("sampled (temperature 0.8, top-p 0.95, seed 0)",
                                        {"do_sample": True, "temperature": 0.8, "top_p": 0.95})):
                 torch.manual_seed(0)
-                output = model.generate(input_ids, max_new_tokens=SAMPLE_NEW_TOKENS, pad_token_id=processor.pad_token_id,
-                                        **options)
+                output = model.generate(input_ids, max_new_tokens=SAMPLE_NEW_TOKENS,
+                                        pad_token_id=processor.pad_token_id, **options)
                 samples.append({"prompt": prompt, "decoding": decoding,
                                 "text": processor.decode(output[0], skip_special_tokens=False)})
         (output_dir / SAMPLES_FILE).write_text(json.dumps(samples, indent=2) + "\n")

@@ -1,8 +1,8 @@
 """Model cards: rendered from the Jinja templates of `hfmodels.model_cards` (the top-level `model_cards/` of the
 source tree, installed with the package) and the run's records, and checked offline.
 
-A family's template is `<family>.md.jinja` (it extends `base.md.jinja`); a family without one gets the base card. Text between `<!-- hfmodels:keep NAME -->` and `<!-- /hfmodels:keep -->` is a person's: re-rendering
-keeps it.
+A family's template is `<family>.md.jinja` (it extends `base.md.jinja`); a family without one gets the base card.
+Text between `<!-- hfmodels:keep NAME -->` and `<!-- /hfmodels:keep -->` is a person's: re-rendering keeps it.
 """
 
 from __future__ import annotations
@@ -147,8 +147,10 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
         "dataset_source": dataset_source(dataset["name"]), "metrics": metrics, "columns": columns,
         "num_samples": run.eval_results.get("metrics", {}).get("num_samples", "?"),
         "best_epoch": run.eval_results.get("best_epoch"),
-        "results": [("this model", run.eval_results.get("metrics", {})), *run.eval_results.get("baselines", {}).items()],
-        "hyperparameters": {k: v for k, v in run.training_args.items() if k not in ("output_dir", "push_to_hub", "hub_private")},
+        "results": [("this model", run.eval_results.get("metrics", {})),
+                    *run.eval_results.get("baselines", {}).items()],
+        "hyperparameters": {k: v for k, v in run.training_args.items()
+                            if k not in ("output_dir", "push_to_hub", "hub_private")},
         "run_info": run.run_info, "plots": plots, "samples": run.samples,
         "medical": run.eval_results.get("medical", False),
     }

@@ -21,7 +21,8 @@ class StrictLoadingMixin:
     - a weight of another shape is an error unless `ignore_mismatched_sizes=True` (then it is re-initialised);
     - weights load from safetensors only: a pickle file (`pytorch_model.bin`) needs `use_safetensors=False`.
 
-    The errors list the keys. Put it first among the bases: `class XPreTrainedModel(StrictLoadingMixin, PreTrainedModel)`.
+    The errors list the keys. Put it first among the bases:
+    `class XPreTrainedModel(StrictLoadingMixin, PreTrainedModel)`.
     """
 
     @classmethod
@@ -40,9 +41,9 @@ class StrictLoadingMixin:
             pickles = pickle_weight_files(source) if refuse_pickle else []
             if pickles:
                 raise OSError(
-                    f"{source} holds its weights only as pickle ({', '.join(pickles)}), which can run code when loaded: "
-                    "hfmodels loads safetensors only. Convert the weights, or pass use_safetensors=False to load a "
-                    "pickle you trust"
+                    f"{source} holds its weights only as pickle ({', '.join(pickles)}), which can run code when "
+                    "loaded: hfmodels loads safetensors only. Convert the weights, or pass use_safetensors=False to "
+                    "load a pickle you trust"
                 ) from error
             raise
         problems = []
@@ -52,7 +53,8 @@ class StrictLoadingMixin:
         if strict and cls.__name__ in saved_as and info["unexpected_keys"]:
             problems.append(f"in the folder but not in the model: {sorted(info['unexpected_keys'])}")
         if not ignore_mismatched_sizes and info["mismatched_keys"]:
-            shapes = [f"{key} (folder {tuple(saved)}, model {tuple(expected)})" for key, saved, expected in sorted(info["mismatched_keys"])]
+            shapes = [f"{key} (folder {tuple(saved)}, model {tuple(expected)})"
+                      for key, saved, expected in sorted(info["mismatched_keys"])]
             problems.append(f"of another shape: {shapes}")
         if problems:
             raise ValueError(

@@ -63,7 +63,8 @@ def loopback_hub(tmp_path_factory, monkeypatch) -> Iterator[LoopbackHub]:
 
     with LoopbackHub({TEST_TOKEN: TEST_USER}) as hub:
         monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path_factory.mktemp("hf_home") / "token"))
         monkeypatch.delenv("HF_TOKEN", raising=False)

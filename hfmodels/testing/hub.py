@@ -231,7 +231,8 @@ class LoopbackHub:
 
     def _commit(self, repo: Repo, branch: str, files: dict[str, StoredFile], title: str, message: str) -> Commit:
         parent = repo.branches.get(branch)
-        seed = f"{repo.repo_id}\0{parent}\0{title}\0{next(self.counter)}\0{sorted((p, f.sha256) for p, f in files.items())}"
+        seed = (f"{repo.repo_id}\0{parent}\0{title}\0{next(self.counter)}\0"
+                f"{sorted((p, f.sha256) for p, f in files.items())}")
         commit = Commit(
             oid=hashlib.sha1(seed.encode()).hexdigest(), parent=parent, title=title, message=message, files=files,
             date=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
@@ -661,7 +662,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--token", action="append", default=[], metavar="TOKEN=USER",
                         help=f"a valid token and its user (repeatable; default {DEFAULT_TOKENS})")
-    parser.add_argument("--lfs-threshold", type=int, help="answer 'lfs' for files this large (needs HF_HUB_DISABLE_XET=1)")
+    parser.add_argument("--lfs-threshold", type=int,
+                        help="answer 'lfs' for files this large (needs HF_HUB_DISABLE_XET=1)")
     args = parser.parse_args(argv)
     tokens = dict(item.split("=", 1) for item in args.token) or None
     hub = LoopbackHub(tokens, args.host, args.port, args.lfs_threshold)

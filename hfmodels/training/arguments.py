@@ -23,34 +23,45 @@ class TrainingArguments:
     dataset: str | None = field(default=None, metadata={"help": "Data source (default: the family's embedded one)."})
     dataset_config: str | None = field(default=None, metadata={"help": "Config name of a Hub dataset."})
     revision: str | None = field(default=None, metadata={"help": "Revision (branch, tag, commit) of a Hub dataset."})
-    image_column: str = field(default="image", metadata={"help": "Column of csv/json/parquet/Hub data holding images (paths)."})
+    image_column: str = field(
+        default="image", metadata={"help": "Column of csv/json/parquet/Hub data holding images (paths)."}
+    )
     text_column: str = field(default="text", metadata={"help": "Column holding texts."})
     label_column: str = field(default="label", metadata={"help": "Column holding labels."})
     tokenizer: str | None = field(
         default=None,
-        metadata={"help": "Text families: a tokenizer folder or Hub id (default: train a byte-level BPE one on train)."},
+        metadata={"help": "Text families: a tokenizer folder or Hub id (default: train a byte-level BPE one on "
+                  "train)."},
     )
     streaming: bool = field(
-        default=False, metadata={"help": "Read the train split as a stream (data too big for the disk cache); needs --max-steps."}
+        default=False,
+        metadata={"help": "Read the train split as a stream (data too big for the disk cache); needs --max-steps."},
     )
     streaming_validation_size: int = field(
         default=1000, metadata={"help": "With --streaming and no validation split: rows taken from the stream's start."}
     )
     output_dir: str | None = field(
-        default=None, metadata={"help": "Run folder; the model files are written at its top. Default runs/<model>-<dataset>."}
+        default=None,
+        metadata={"help": "Run folder; the model files are written at its top. Default runs/<model>-<dataset>."},
     )
-    epochs: int | None = field(default=None, metadata={"help": "Passes over the training data (default: the family's)."})
+    epochs: int | None = field(
+        default=None, metadata={"help": "Passes over the training data (default: the family's)."}
+    )
     max_steps: int | None = field(default=None, metadata={"help": "Optimizer steps to train for; overrides --epochs."})
     batch_size: int = field(default=64, metadata={"help": "Samples per process and step."})
     eval_batch_size: int | None = field(default=None, metadata={"help": "Default: --batch-size."})
     learning_rate: float | None = field(default=None, metadata={"help": "Peak learning rate (default: the family's)."})
     weight_decay: float = 0.01
-    lr_scheduler: str = field(default="cosine", metadata={"help": "A transformers scheduler name (linear, cosine, ...)."})
+    lr_scheduler: str = field(
+        default="cosine", metadata={"help": "A transformers scheduler name (linear, cosine, ...)."}
+    )
     warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of the steps spent warming up."})
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Gradient clipping norm; none to disable."})
     gradient_accumulation_steps: int = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward (saves memory)."})
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute activations in backward (saves memory)."}
+    )
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile (inductor)."})
     seed: int = 0
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
@@ -61,10 +72,15 @@ class TrainingArguments:
         default=None, metadata={"help": "A checkpoint folder, `latest` (must exist) or `auto` (resume if one exists)."}
     )
     report_to: str = field(
-        default="auto", metadata={"help": "mlflow, tensorboard, trackio, wandb, all, none; auto = mlflow when installed."}
+        default="auto",
+        metadata={"help": "mlflow, tensorboard, trackio, wandb, all, none; auto = mlflow when installed."},
     )
-    tracking_uri: str | None = field(default=None, metadata={"help": "MLflow tracking server (default: a store in the run folder)."})
-    push_to_hub: str | None = field(default=None, metadata={"help": "After training, publish the run to this Hub repo id."})
+    tracking_uri: str | None = field(
+        default=None, metadata={"help": "MLflow tracking server (default: a store in the run folder)."}
+    )
+    push_to_hub: str | None = field(
+        default=None, metadata={"help": "After training, publish the run to this Hub repo id."}
+    )
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
     medical: bool | None = field(
         default=None,
@@ -98,8 +114,11 @@ class TrainingArguments:
             raise ValueError("--streaming needs --max-steps: a stream has no length to count epochs by")
         if self.class_weights not in (None, "auto"):
             raise ValueError(f"--class-weights must be auto (or left out), got {self.class_weights!r}")
-        if self.class_weights and "class_weights" in self.model_config_overrides():  # also fails early on a malformed one
-            raise ValueError("--class-weights auto and --model-config class_weights=... both set the class weights; pick one")
+        # model_config_overrides() also fails early on a malformed --model-config
+        if self.class_weights and "class_weights" in self.model_config_overrides():
+            raise ValueError(
+                "--class-weights auto and --model-config class_weights=... both set the class weights; pick one"
+            )
 
     def model_config_overrides(self) -> dict[str, Any]:
         overrides = {}

@@ -52,7 +52,8 @@ def is_checkpoint(path: Path) -> bool:
 
 
 def save_checkpoint(
-    accelerator: Accelerator, output_dir: Path, state: TrainState, best_weights: dict[str, torch.Tensor] | None, keep: int
+    accelerator: Accelerator, output_dir: Path, state: TrainState, best_weights: dict[str, torch.Tensor] | None,
+    keep: int,
 ) -> Path:
     """Called on every process. Keeps the newest `keep` checkpoints."""
     folder = checkpoints_dir(output_dir)
@@ -85,7 +86,8 @@ def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
     """`latest` (must exist), `auto` (None when there is none) or a checkpoint folder's path."""
     if resume_from in ("latest", "auto"):
         folder = checkpoints_dir(output_dir)
-        found = sorted((p for p in folder.iterdir() if is_checkpoint(p)), key=checkpoint_step) if folder.is_dir() else []
+        found = (sorted((p for p in folder.iterdir() if is_checkpoint(p)), key=checkpoint_step)
+                 if folder.is_dir() else [])
         if found:
             return found[-1]
         if resume_from == "latest":

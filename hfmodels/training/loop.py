@@ -49,7 +49,9 @@ def make_accelerator(args: TrainingArguments | None = None, output_dir: Path | N
     if args is None:
         return Accelerator(cpu=not torch.cuda.is_available())
     if args.mixed_precision == "bf16" and not torch.cuda.is_available() and not cpu_has_native_bf16():
-        logger.warning("--mixed-precision bf16 on a CPU without native bf16 support: expect it to be far slower than fp32")
+        logger.warning(
+            "--mixed-precision bf16 on a CPU without native bf16 support: expect it to be far slower than fp32"
+        )
     return Accelerator(
         cpu=not torch.cuda.is_available(),
         mixed_precision=args.mixed_precision,
@@ -129,7 +131,8 @@ def evaluate_model(model, loader: DataLoader, family: Family, accelerator: Accel
     for batch in loader:
         outputs = model(**batch)
         inputs = accelerator.gather_for_metrics(family.metric_inputs(outputs, batch))
-        batch_losses = accelerator.gather_for_metrics(outputs.loss.detach().float().repeat(len(batch[next(iter(batch))])))
+        batch_size = len(batch[next(iter(batch))])
+        batch_losses = accelerator.gather_for_metrics(outputs.loss.detach().float().repeat(batch_size))
         loss_sum += batch_losses.sum().item()
         count += len(batch_losses)
         for metric in metrics.values():  # each metric takes the inputs it has features for
@@ -486,7 +489,8 @@ def run_history(output_dir: Path) -> tuple[str, ...]:
     if not output_dir.is_dir():
         return ()
     return tuple(entry.name for entry in output_dir.iterdir()
-                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX)) or entry.name in ("README.md", "mlflow.db"))
+                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX))
+                 or entry.name in ("README.md", "mlflow.db"))
 
 
 def run_info(accelerator: Accelerator, args: TrainingArguments, wall_time: float) -> dict[str, Any]:
@@ -503,7 +507,8 @@ def run_info(accelerator: Accelerator, args: TrainingArguments, wall_time: float
         "wall_time_seconds": round(wall_time, 1),
         "num_processes": accelerator.num_processes,
         "device": str(accelerator.device),
-        "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or platform.machine(),
+        "device_name": (torch.cuda.get_device_name() if torch.cuda.is_available()
+                        else platform.processor() or platform.machine()),
         "mixed_precision": accelerator.mixed_precision,
         "seed": args.seed,
         "git_commit": git_commit(),

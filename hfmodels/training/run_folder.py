@@ -15,9 +15,10 @@ from ..families import Family, family_of_config, load_config
 
 # Files a processor or tokenizer writes beside the weights (transformers' own names).
 PROCESSOR_FILES = (
-    "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json", "feature_extractor_config.json",
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model",
-    "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja", "chat_template.json", "generation_config.json",
+    "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json",
+    "feature_extractor_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "added_tokens.json", "tokenizer.model", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja",
+    "chat_template.json", "generation_config.json",
 )
 RECORD_FILES = ("eval_results.json", "training_args.json", "run_info.json", "training_log.json", "samples.json")
 

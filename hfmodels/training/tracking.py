@@ -30,9 +30,13 @@ def tracker_names(report_to: str) -> list[str] | None:
     names = [name.strip() for name in report_to.split(",")]
     for name in names:
         if name not in TRACKERS:
-            raise ValueError(f"--report-to {name!r} is not a tracker; choose from {', '.join(TRACKERS)}, all, none, auto")
+            raise ValueError(
+                f"--report-to {name!r} is not a tracker; choose from {', '.join(TRACKERS)}, all, none, auto"
+            )
         if importlib.util.find_spec(name) is None:
-            raise ValueError(f"--report-to {name}: the package {name!r} is not installed (pip install 'hfmodels[trackers]')")
+            raise ValueError(
+                f"--report-to {name}: the package {name!r} is not installed (pip install 'hfmodels[trackers]')"
+            )
     return names
 
 
@@ -49,7 +53,8 @@ def start_tracking(accelerator: Accelerator, args, output_dir: Path, family, mod
         output_dir.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(args.tracking_uri or f"sqlite:///{output_dir.resolve()}/mlflow.db")
         init_kwargs["mlflow"] = {"logging_dir": str(output_dir.resolve() / "mlartifacts"), "run_name": output_dir.name}
-    params = {**{f"args.{k}": v for k, v in args.to_dict().items()}, **{f"model.{k}": v for k, v in model_config.to_diff_dict().items()}}
+    params = {**{f"args.{k}": v for k, v in args.to_dict().items()},
+              **{f"model.{k}": v for k, v in model_config.to_diff_dict().items()}}
     params = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
     accelerator.init_trackers(f"hfmodels-{family.name}", config=params, init_kwargs=init_kwargs)
     if "mlflow" in names and accelerator.is_main_process:

@@ -46,7 +46,9 @@ class MeanIoU(evaluate.Metric):
         if predictions.size == 0:
             raise ValueError("mean_iou needs at least one prediction, got none")
         if predictions.shape != references.shape:
-            raise ValueError(f"mean_iou: predictions {predictions.shape} and references {references.shape} differ in shape")
+            raise ValueError(
+                f"mean_iou: predictions {predictions.shape} and references {references.shape} differ in shape"
+            )
         labelled = references != ignore_index
         predictions, references = predictions[labelled], references[labelled]
         for name, values in (("predictions", predictions), ("references", references)):

@@ -3,10 +3,11 @@ feature vectors are projected, concatenated and classified by a small MLP head.
 
 The two encoders' configs are nested, like transformers' `VisionTextDualEncoderConfig`. A built-in encoder (BERT,
 ViT, ...) or one registered in this process (an hfmodels family, once `hfmodels` is imported) resolves through
-`AutoConfig`. Any other encoder must have its code saved beside the fusion model (`FusionForClassification.save_pretrained`
-does that) and named in its sub-config's `auto_map`, transformers' own way of naming remote code; it is then loaded
-with `get_class_from_dynamic_module` from the folder the fusion config came from, but only when this file itself runs
-as remote code from that folder (`trust_remote_code=True`), which already trusts every code file in it.
+`AutoConfig`. Any other encoder must have its code saved beside the fusion model
+(`FusionForClassification.save_pretrained` does that) and named in its sub-config's `auto_map`, transformers' own way
+of naming remote code; it is then loaded with `get_class_from_dynamic_module` from the folder the fusion config came
+from, but only when this file itself runs as remote code from that folder (`trust_remote_code=True`), which already
+trusts every code file in it.
 """
 
 from typing import Any
@@ -105,7 +106,9 @@ class FusionConfig(ValidatedConfig, PreTrainedConfig):
         # the sub-configs, then leave `name_or_path` as other configs do (the model's from_pretrained sets it)
         if "name_or_path" in kwargs:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        config = super().from_pretrained(pretrained_model_name_or_path, name_or_path=str(pretrained_model_name_or_path), **kwargs)
+        config = super().from_pretrained(
+            pretrained_model_name_or_path, name_or_path=str(pretrained_model_name_or_path), **kwargs
+        )
         loaded = config[0] if isinstance(config, tuple) else config  # (config, unused kwargs) with return_unused_kwargs
         loaded.name_or_path = ""
         return config

@@ -37,7 +37,9 @@ def encoder_from_config(field: str, config: PreTrainedConfig, source: str | None
     try:
         return AutoModel.from_config(config)
     except ValueError as error:
-        raise ValueError(f"FusionConfig.{field}: no encoder model for model_type={config.model_type!r} ({error})") from error
+        raise ValueError(
+            f"FusionConfig.{field}: no encoder model for model_type={config.model_type!r} ({error})"
+        ) from error
 
 
 def pooled_features(outputs, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -143,7 +145,9 @@ class FusionForClassification(FusionPreTrainedModel):
         custom = [(field, encoder) for field, encoder in custom if is_custom_class(type(encoder))]
         for field, encoder in custom:
             sub_config = getattr(self.config, field)
-            sub_config.auto_map = {"AutoConfig": code_reference(type(sub_config)), "AutoModel": code_reference(type(encoder))}
+            sub_config.auto_map = {
+                "AutoConfig": code_reference(type(sub_config)), "AutoModel": code_reference(type(encoder))
+            }
         super().save_pretrained(save_directory, *args, **kwargs)
         for field, encoder in custom:
             for obj in (getattr(self.config, field), encoder):
@@ -165,7 +169,8 @@ class FusionForClassification(FusionPreTrainedModel):
         labels: (batch,) class ids in 0 .. num_labels - 1.
         """
         if pixel_values is None or input_ids is None:
-            given = [name for name, value in (("pixel_values", pixel_values), ("input_ids", input_ids)) if value is not None]
+            given = [name for name, value in (("pixel_values", pixel_values), ("input_ids", input_ids))
+                     if value is not None]
             raise ValueError(
                 f"The fusion model needs both images (pixel_values) and texts (input_ids), one text per image; got "
                 f"{' and '.join(given) or 'neither'} only"

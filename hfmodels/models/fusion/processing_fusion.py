@@ -28,9 +28,11 @@ class FusionProcessor(ProcessorMixin):
         if images is None or text is None:
             given = [argument for argument, value in (("images", images), ("text", text)) if value is not None]
             raise ValueError(
-                f"{name} needs both images and texts, one text per image; got {given[0] + ' only' if given else 'neither'}"
+                f"{name} needs both images and texts, one text per image; "
+                f"got {given[0] + ' only' if given else 'neither'}"
             )
-        super().validate_inputs(images=images, text=text, videos=videos, audio=audio, **kwargs)  # text: str or list of str
+        # text: str or list of str
+        super().validate_inputs(images=images, text=text, videos=videos, audio=audio, **kwargs)
         image_count, text_count = count_images(images), len(text) if isinstance(text, list) else 1
         if image_count != text_count:
             raise ValueError(f"{name} got {image_count} images but {text_count} texts; give one text per image")

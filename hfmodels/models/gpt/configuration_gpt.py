@@ -67,17 +67,20 @@ class GPTConfig(ValidatedConfig, PreTrainedConfig):
         return self.hidden_size // self.num_attention_heads
 
     def check_fields(self) -> None:
-        for field in ("vocab_size", "max_position_embeddings", "hidden_size", "num_hidden_layers", "num_attention_heads"):
+        for field in ("vocab_size", "max_position_embeddings", "hidden_size", "num_hidden_layers",
+                      "num_attention_heads"):
             self.require(field, getattr(self, field) >= 1, "must be a positive integer")
         self.require("hidden_size", self.hidden_size % self.num_attention_heads == 0,
                      f"must be divisible by num_attention_heads={self.num_attention_heads}")
         self.require("intermediate_size", self.intermediate_size is None or self.intermediate_size >= 1,
                      "must be a positive integer, or None for 4 * hidden_size")
-        self.require("hidden_act", self.hidden_act in ACT2FN, f"must be a transformers ACT2FN name such as {sorted(ACT2FN)}")
+        self.require("hidden_act", self.hidden_act in ACT2FN,
+                     f"must be a transformers ACT2FN name such as {sorted(ACT2FN)}")
         self.require("position_embedding_type", self.position_embedding_type in POSITION_EMBEDDING_TYPES,
                      f"must be one of {POSITION_EMBEDDING_TYPES}")
         self.require("hidden_size", self.position_embedding_type != "rotary" or self.head_dim % 2 == 0,
-                     f"rotary positions need an even head dimension, hidden_size / num_attention_heads = {self.head_dim}")
+                     "rotary positions need an even head dimension, "
+                     f"hidden_size / num_attention_heads = {self.head_dim}")
         self.require("rope_theta", self.rope_theta > 0, "must be a positive number")
         self.require("norm_type", self.norm_type in NORM_TYPES, f"must be one of {NORM_TYPES}")
         self.require("layer_norm_eps", self.layer_norm_eps > 0, "must be a positive number")

@@ -42,7 +42,9 @@ class UNetImageProcessor(ChannelsImageProcessor):
         if segmentation_maps is not None:
             masks = [mask_array(mask, index) for index, mask in enumerate(as_mask_list(segmentation_maps))]
             if len(masks) != len(prepared):
-                raise ValueError(f"Got {len(prepared)} images but {len(masks)} segmentation maps; give one mask per image")
+                raise ValueError(
+                    f"Got {len(prepared)} images but {len(masks)} segmentation maps; give one mask per image"
+                )
             for index, (image, mask) in enumerate(zip(prepared, masks)):
                 if mask.shape != image.shape[1:]:
                     raise ValueError(
@@ -54,14 +56,18 @@ class UNetImageProcessor(ChannelsImageProcessor):
             data["labels"] = masks  # each (height, width), int64 class ids
         return BatchFeature(data=data, tensor_type=return_tensors)
 
-    def post_process_semantic_segmentation(self, outputs, target_sizes: list[tuple[int, int]] | None = None) -> list[torch.Tensor]:
+    def post_process_semantic_segmentation(
+        self, outputs, target_sizes: list[tuple[int, int]] | None = None
+    ) -> list[torch.Tensor]:
         """The class id of every pixel, (height, width) per image: the argmax of the logits, resized bilinearly
         to `target_sizes[i]` = (height, width) first when given (the pipeline passes the original image sizes)."""
         logits = outputs.logits  # (batch, num_labels, height, width)
         if target_sizes is None:
             return list(logits.argmax(dim=1))
         if len(target_sizes) != len(logits):
-            raise ValueError(f"Got {len(target_sizes)} target sizes for {len(logits)} images; give one (height, width) each")
+            raise ValueError(
+                f"Got {len(target_sizes)} target sizes for {len(logits)} images; give one (height, width) each"
+            )
         return [
             torch.nn.functional.interpolate(image_logits[None], size=tuple(int(s) for s in size), mode="bilinear",
                                             align_corners=False)[0].argmax(dim=0)

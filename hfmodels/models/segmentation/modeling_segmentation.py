@@ -72,7 +72,8 @@ class UNetModel(UNetPreTrainedModel):
         self.encoder = nn.ModuleList(DoubleConv(i, o, config.norm) for i, o in zip(inputs, channels))
         # decoder level i: the upsampled level i + 1 concatenated with the encoder's level i
         self.decoder = nn.ModuleList(
-            DoubleConv(channels[level + 1] + channels[level], channels[level], config.norm) for level in range(config.depth)
+            DoubleConv(channels[level + 1] + channels[level], channels[level], config.norm)
+            for level in range(config.depth)
         )
         self.post_init()
 
@@ -84,10 +85,11 @@ class UNetModel(UNetPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         smallest = 2**self.config.depth
-        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels or min(pixel_values.shape[2:]) < smallest:
+        if (pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels
+                or min(pixel_values.shape[2:]) < smallest):
             raise ValueError(
-                f"pixel_values must have shape (batch, {self.config.num_channels}, height, width) with height and width "
-                f">= {smallest} for this model (config.num_channels={self.config.num_channels}, "
+                f"pixel_values must have shape (batch, {self.config.num_channels}, height, width) with height and "
+                f"width >= {smallest} for this model (config.num_channels={self.config.num_channels}, "
                 f"depth={self.config.depth}), got {tuple(pixel_values.shape)}"
             )
 
@@ -101,7 +103,9 @@ class UNetModel(UNetPreTrainedModel):
         all_hidden_states = tuple(skips) if output_hidden_states else None
         for level in reversed(range(self.config.depth)):
             skip = skips[level]  # (batch, channels[level], h, w)
-            upsampled = nn.functional.interpolate(hidden_states, size=skip.shape[2:], mode="bilinear", align_corners=False)
+            upsampled = nn.functional.interpolate(
+                hidden_states, size=skip.shape[2:], mode="bilinear", align_corners=False
+            )
             hidden_states = self.decoder[level](torch.cat([skip, upsampled], dim=1))  # (batch, channels[level], h, w)
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)

@@ -53,8 +53,8 @@ class ChannelsImageProcessor(PilBackend):
             image = super().process_image(image, do_convert_rgb=False, input_data_format=input_data_format)
         except ValueError as error:
             raise ValueError(
-                f"Cannot read an image of shape {tuple(getattr(image, 'shape', ()))}: the channels must be 1 (grayscale), "
-                f"3 (RGB) or 4 (RGBA), first or last ({error})"
+                f"Cannot read an image of shape {tuple(getattr(image, 'shape', ()))}: the channels must be "
+                f"1 (grayscale), 3 (RGB) or 4 (RGBA), first or last ({error})"
             ) from error
         check_pixels(image)
         return convert_channels(image, num_channels if num_channels is not None else self.num_channels)
@@ -81,7 +81,8 @@ def check_images_structure(images, name: str = "images", depth: int = 0) -> str:
         return "image"
     if not isinstance(images, (np.ndarray, torch.Tensor)):
         raise TypeError(
-            f"{name} must be a PIL image, a numpy array or a torch tensor (or a list of them), got {type(images).__name__}"
+            f"{name} must be a PIL image, a numpy array or a torch tensor (or a list of them), "
+            f"got {type(images).__name__}"
         )
     if images.ndim not in (2, 3, 4):
         raise ValueError(
@@ -122,9 +123,13 @@ def tensor_as_array(tensor: torch.Tensor) -> np.ndarray:
 def check_pixels(image: np.ndarray) -> None:
     """An error for an image, now (channels, height, width), with no pixels or with NaN or infinite ones."""
     if image.ndim != 3:
-        raise ValueError(f"images holds an array of shape {tuple(image.shape)} where one image belongs: give 2-D or 3-D ones")
+        raise ValueError(
+            f"images holds an array of shape {tuple(image.shape)} where one image belongs: give 2-D or 3-D ones"
+        )
     if 0 in image.shape:
-        raise ValueError(f"images holds an image of shape {tuple(image.shape)} (channels, height, width): it has no pixels")
+        raise ValueError(
+            f"images holds an image of shape {tuple(image.shape)} (channels, height, width): it has no pixels"
+        )
     if not np.isfinite(image).all():
         raise ValueError(f"images holds an image (shape {tuple(image.shape)}) with NaN or infinite values")
 
