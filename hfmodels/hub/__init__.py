@@ -2,7 +2,7 @@
 
 The names below are imported from their modules when first used (PEP 562)."""
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 CARD, PUSH, RUN_FOLDER = "hfmodels.hub.card", "hfmodels.hub.push", "hfmodels.training.run_folder"
 EXPORTS = {
@@ -11,8 +11,4 @@ EXPORTS = {
 }
 __all__ = list(EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in EXPORTS:
-        return getattr(import_module(EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, EXPORTS)

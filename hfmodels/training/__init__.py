@@ -3,7 +3,7 @@
 The names below are imported from their modules when first used (PEP 562), so that `hfmodels.training.arguments`
 (the flags of `hfmodels train`) is read without importing torch."""
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 ARGUMENTS, LOOP = "hfmodels.training.arguments", "hfmodels.training.loop"
 EXPORTS = {
@@ -12,8 +12,4 @@ EXPORTS = {
 }
 __all__ = list(EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in EXPORTS:
-        return getattr(import_module(EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, EXPORTS)
