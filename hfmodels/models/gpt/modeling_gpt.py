@@ -145,8 +145,10 @@ class GPTAttention(nn.Module):
         attn_mask: torch.Tensor | None,
         is_causal: bool,
         cache: Cache | None,
+        output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The output (b, t, width) and, with eager attention, the attention weights (b, heads, t, past + t)."""
+        """The output (b, t, width) and, with eager attention or `output_attentions`, the attention weights
+        (b, heads, t, past + t)."""
         batch, seq, width = hidden_states.shape
         qkv = self.qkv_proj(hidden_states).view(batch, seq, 3, self.num_heads, self.head_dim)  # (b, t, 3, heads, d)
         if rotary is not None:
@@ -157,7 +159,9 @@ class GPTAttention(nn.Module):
             query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (b, heads, t, d) each
         if cache is not None:
             key, value = cache.update(key, value, self.layer_idx)  # (b, heads, past + t, d)
-        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        # only eager attention computes the weights: asked for them, this call runs it whatever the implementation
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         attn, weights = attention(
             self, query, key, value, attn_mask, dropout=self.attention_dropout if self.training else 0.0,
             is_causal=is_causal,
@@ -200,9 +204,12 @@ class GPTBlock(GradientCheckpointingLayer):
         attn_mask: torch.Tensor | None = None,
         is_causal: bool = True,
         cache: Cache | None = None,
+        output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The new hidden states (b, t, width) and the attention weights (see GPTAttention)."""
-        attended, weights = self.attn(self.attn_norm(hidden_states), rotary, attn_mask, is_causal, cache)
+        attended, weights = self.attn(
+            self.attn_norm(hidden_states), rotary, attn_mask, is_causal, cache, output_attentions
+        )
         hidden_states = hidden_states + self.dropout(attended)
         return hidden_states + self.dropout(self.mlp(self.mlp_norm(hidden_states))), weights
 
@@ -303,20 +310,14 @@ class GPTModel(GPTPreTrainedModel):
         position_ids: (batch, seq); by default counted over the real tokens of `attention_mask` (so left padding does
             not shift positions), else past + 0, 1, 2, ...
         cache: a transformers `Cache` (e.g. `DynamicCache`) holding the keys and values of earlier tokens.
-        output_attentions: return each block's attention weights (b, heads, t, past + t); needs
-            `attn_implementation="eager"`, the one that computes them.
+        output_attentions: return each block's attention weights (b, heads, t, past + t); computed by the eager
+            attention, which runs for that call whatever `attn_implementation` is.
         output_hidden_states: return the input of each block and the final (normalised) output, each (b, t, width).
         """
         if output_attentions is None:
             output_attentions = self.config.output_attentions
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        if output_attentions and self.config._attn_implementation != "eager":
-            raise ValueError(
-                f"output_attentions=True needs the attention weights, which only attn_implementation='eager' "
-                f"computes; this model uses {self.config._attn_implementation!r}: load it with "
-                "attn_implementation='eager' (or call model.set_attn_implementation('eager'))"
-            )
         if use_cache is None:  # by default no cache where checkpointed blocks would write it twice
             checkpointing = self.training and torch.is_grad_enabled() and self.layers[0].gradient_checkpointing
             use_cache = self.config.use_cache and not checkpointing
@@ -366,7 +367,8 @@ class GPTModel(GPTPreTrainedModel):
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
             hidden_states, weights = layer(
-                hidden_states, rotary=rotary, attn_mask=attn_mask, is_causal=is_causal, cache=cache
+                hidden_states, rotary=rotary, attn_mask=attn_mask, is_causal=is_causal, cache=cache,
+                output_attentions=output_attentions,
             )
             if output_attentions:
                 all_attentions += (weights,)
