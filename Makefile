@@ -8,7 +8,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: install demo lint test fix-copies bench clean
 
-install: $(VENV)/.installed $(OLDEST)/.installed
+install: $(VENV)/.installed $(OLDEST)/.installed tests/transformers_common/VERSION
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -26,6 +26,11 @@ $(OLDEST)/.installed: $(VENV)/.installed constraints-oldest.txt
 	$(OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-oldest.txt transformers
 	$(OLDEST)/bin/python -c 'import transformers; print("$(OLDEST): transformers", transformers.__version__)'
 	touch $@
+
+# transformers' common model tests (tests/test_transformers_common.py), from the source distribution of the pinned
+# transformers: downloaded here, while PyPI is reachable; the tests run offline.
+tests/transformers_common/VERSION: $(VENV)/.installed
+	$(PYTHON) scripts/transformers_tests.py
 
 demo: install
 	$(VENV)/bin/hfmodels train

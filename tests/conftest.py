@@ -19,6 +19,9 @@ import pytest  # noqa: E402
 # The loopback Hub fixtures (`loopback_hub`), registered once for every test module.
 pytest_plugins = ["hfmodels.testing.fixtures"]
 
+# transformers' common model tests, which tests/test_transformers_common.py imports: not test modules of their own
+collect_ignore_glob = ["transformers_common/*"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -54,7 +54,7 @@ class TestFusion(ModelTesterMixin):
         ("projection_dim", 0),
         ("head_hidden_size", 2.5),
         ("dropout", 1.0),
-        ("num_labels", 1),
+        ("num_labels", 0),
         ("freeze_vision_encoder", "yes"),
         ("vision_config", None),
         ("text_config", {"model_type": "no-such-model"}),

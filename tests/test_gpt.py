@@ -91,6 +91,21 @@ class TestGPTForCausalLM(GPTTester):
         torch.testing.assert_close(outputs.loss, expected)
         assert outputs.logits.shape == (3, 12, VOCAB)
 
+    def test_shift_labels_replace_labels_and_the_old_cache_name_warns(self):
+        """transformers' loss API: labels already shifted (sequence parallelism splits them so) give the same loss;
+        the cache's name before transformers 5.24, past_key_values, still works, with a deprecation warning."""
+        model = self.make_model()
+        inputs = self.get_inputs()
+        labels = inputs.pop("labels")
+        shifted = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)
+        torch.testing.assert_close(model(**inputs, shift_labels=shifted).loss, model(**inputs, labels=labels).loss)
+        assert model(**inputs, shift_labels=torch.full_like(shifted, -100)).loss.isnan()  # it is not ignored
+        cache = model(**inputs, use_cache=True).cache
+        new = {"input_ids": inputs["input_ids"][:, -1:], "attention_mask": torch.ones(3, 13, dtype=torch.long)}
+        with pytest.warns(FutureWarning, match="past_key_values"):
+            old_name = model(**new, past_key_values=cache).logits
+        assert old_name.shape == (3, 1, VOCAB)
+
     def test_word_embeddings_stay_tied_through_save_and_load(self, tmp_path):
         model = self.make_model()
         assert model.lm_head.weight is model.transformer.embed_tokens.weight

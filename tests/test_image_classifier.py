@@ -28,7 +28,7 @@ class TestImageClassifier(ModelTesterMixin):
         ("hidden_sizes", [8, 0, 8, 8]),
         ("depths", [1, 1]),
         ("dropout", 1.0),
-        ("num_labels", 1),
+        ("num_labels", 0),
     ]
 
     def get_config(self, **overrides):
@@ -55,6 +55,28 @@ class TestImageClassifier(ModelTesterMixin):
         inputs["labels"][0] = 3
         with pytest.raises(ValueError, match=r"labels must be class ids in 0 .. 2 \(config.num_labels=3\), got \[3\]"):
             self.make_model()(**inputs)
+
+    def test_problem_type_picks_the_loss(self):
+        """As transformers' classification heads: regression (MSE) for one label, multi-label (binary cross-entropy
+        per label) for float targets; class weights only where classes are single labels."""
+        pixel_values = self.get_inputs()["pixel_values"]
+        torch.manual_seed(0)
+        regression = ImageClassifierForImageClassification(self.get_config(num_labels=1)).eval()
+        targets = torch.tensor([0.5, -1.0, 2.0])
+        outputs = regression(pixel_values, labels=targets)
+        torch.testing.assert_close(outputs.loss, torch.nn.functional.mse_loss(outputs.logits.squeeze(-1), targets))
+        assert regression.config.problem_type == "regression"
+        multi = self.make_model()
+        targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+        outputs = multi(pixel_values, labels=targets)
+        torch.testing.assert_close(
+            outputs.loss, torch.nn.functional.binary_cross_entropy_with_logits(outputs.logits, targets)
+        )
+        assert multi.config.problem_type == "multi_label_classification"
+        with pytest.raises(ValueError, match=r"shape \(batch, 3\)"):
+            multi(pixel_values, labels=targets[:, :2])
+        with pytest.raises(ValueError, match="class_weights"):
+            self.get_config(problem_type="regression", class_weights=[1.0, 2.0, 1.0])
 
     def test_wrong_channel_count_is_a_clear_error(self):
         with pytest.raises(ValueError, match="num_channels=1"):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import hfmodels
+from hfmodels.models.gpt.modeling_gpt import GPTRotaryTable
 
 from .conftest import REPO
 from .saved_before import BEFORE_COMMIT, SPECS, build, load_io, run
@@ -34,8 +35,17 @@ def test_a_model_saved_before_loads_and_gives_the_same_outputs(saved_before, nam
     folder = saved_before / name
     model = getattr(hfmodels, model_class).from_pretrained(folder)  # strict: every weight has its place
     expected, actual = load_io(folder), run(model, kind)
-    assert sorted(actual) == sorted(expected)
+    # the new code may return more (the autoencoder's and the VAE's hidden states, since issue 20); what the old
+    # code returned must still be there, bit-identical
+    assert not set(expected) - set(actual), sorted(set(expected) - set(actual))
     different = [key for key in expected if not torch.equal(actual[key], expected[key])]
+    if any(isinstance(module, GPTRotaryTable) for module in model.modules()):
+        # since issue 20 the rotary embedding is computed in real numbers (torch.export and ONNX take no complex
+        # ones): the same float32 rotation rounded differently, about 1e-6 apart; token ids stay identical
+        for key in different:
+            assert actual[key].is_floating_point(), f"{name}: {key} changed"
+            torch.testing.assert_close(actual[key], expected[key], rtol=1e-5, atol=1e-5)
+        different = []
     assert not different, f"{name}: outputs that changed: {different}"
 
 

@@ -21,11 +21,14 @@ class AutoencoderOutput(ModelOutput):
         latents: (batch, latent_dim) the bottleneck codes; the first field, so the image-feature-extraction
             pipeline returns them.
         reconstruction: (batch, num_channels, height, width) decoded images, pixels in [0, 1].
+        hidden_states: with `output_hidden_states`, the feature map after each stage of the encoder, then of the
+            decoder.
     """
 
     loss: torch.Tensor | None = None
     latents: torch.Tensor | None = None
     reconstruction: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 class AutoencoderPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
@@ -64,20 +67,33 @@ class AutoencoderModel(AutoencoderPreTrainedModel):
         return torch.sigmoid(self.decoder(latents))
 
     @can_return_tuple
-    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None) -> AutoencoderOutput:
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> AutoencoderOutput:
         r"""
         labels: the target images, shaped like `pixel_values`: the input itself for a plain autoencoder
             (what the autoencoder family passes), a clean image for a denoising one.
         """
-        latents = self.encode(pixel_values)  # (batch, latent_dim)
-        reconstruction = self.decode(latents)  # (batch, num_channels, height, width)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        stages = [] if output_hidden_states else None
+        check_pixel_values(pixel_values, self.config)
+        latents = self.encoder(pixel_values, stages)  # (batch, latent_dim)
+        reconstruction = torch.sigmoid(self.decoder(latents, stages))  # (batch, num_channels, height, width)
 
         loss = None
         if labels is not None:
             check_targets(labels, pixel_values)
             loss = nn.functional.mse_loss(reconstruction, labels.to(reconstruction.dtype))
 
-        return AutoencoderOutput(loss=loss, latents=latents, reconstruction=reconstruction)
+        return AutoencoderOutput(
+            loss=loss, latents=latents, reconstruction=reconstruction,
+            hidden_states=tuple(stages) if output_hidden_states else None,
+        )
 
     @torch.no_grad()
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ trusts every code file in it.
 
 from typing import Any
 
-from transformers import PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
@@ -85,6 +85,9 @@ class FusionConfig(ValidatedConfig, PreTrainedConfig):
     # transformers < 5.20 builds a default FusionConfig() to compare with when it prints or saves one; there is
     # none (the encoders have no default), as for its own VisionTextDualEncoderConfig
     has_no_defaults_at_init = True
+    # a composite config, as transformers knows them: what is set on it for every part (attn_implementation, dtype)
+    # reaches the encoders' configs
+    sub_configs = {"vision_config": AutoConfig, "text_config": AutoConfig}
 
     vision_config: PreTrainedConfig | dict | None = None
     text_config: PreTrainedConfig | dict | None = None
@@ -117,7 +120,8 @@ class FusionConfig(ValidatedConfig, PreTrainedConfig):
         for field in ("projection_dim", "head_hidden_size"):
             self.require(field, getattr(self, field) >= 1, "must be a positive integer")
         self.require("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)")
-        self.require("num_labels", self.num_labels is not None and self.num_labels >= 2, "must be >= 2")
+        self.require("num_labels", self.num_labels is not None and self.num_labels >= 1,
+                     "must be >= 1 (1: regression of one number)")
         for field in ENCODERS:  # set after __post_init__ (from_pretrained's keyword arguments), it is no config yet
             self.require(field, isinstance(getattr(self, field), PreTrainedConfig),
                          "give the encoder's config, a PreTrainedConfig or its dict with a `model_type`")

@@ -13,7 +13,7 @@ from transformers.utils import can_return_tuple
 
 from .configuration_fusion import ENCODERS, FusionConfig, feature_size, remote_class
 from .loading import StrictLoadingMixin
-from .validation import check_class_ids
+from .validation import check_classification_labels
 
 ENCODER_MODULES = {"vision_config": "vision_model", "text_config": "text_model"}
 
@@ -103,6 +103,13 @@ class FusionForClassification(FusionPreTrainedModel):
         for encoder in self.frozen_encoders():
             encoder.requires_grad_(False)
 
+    def get_input_embeddings(self) -> nn.Module:
+        """The text encoder's token embeddings."""
+        return self.text_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.text_model.set_input_embeddings(value)
+
     def frozen_encoders(self) -> list[nn.Module]:
         return [encoder for encoder, frozen in ((self.vision_model, self.config.freeze_vision_encoder),
                                                 (self.text_model, self.config.freeze_text_encoder)) if frozen]
@@ -166,7 +173,9 @@ class FusionForClassification(FusionPreTrainedModel):
         r"""
         pixel_values: (batch, channels, height, width) images, as the fusion processor makes them.
         input_ids / attention_mask / token_type_ids: (batch, seq) the texts, one per image.
-        labels: (batch,) class ids in 0 .. num_labels - 1.
+        labels: by `config.problem_type` (see `check_classification_labels`): (batch,) class ids in
+            0 .. num_labels - 1, (batch, num_labels) 0/1 targets for multi-label classification, (batch,) or
+            (batch, num_labels) numbers for regression.
         """
         if pixel_values is None or input_ids is None:
             given = [name for name, value in (("pixel_values", pixel_values), ("input_ids", input_ids))
@@ -192,7 +201,7 @@ class FusionForClassification(FusionPreTrainedModel):
 
         loss = None
         if labels is not None:
-            check_class_ids(labels, self.config.num_labels)
+            check_classification_labels(labels, self.config)
             loss = self.loss_function(labels, logits, self.config)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

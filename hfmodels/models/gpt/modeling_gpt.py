@@ -1,11 +1,14 @@
 """A GPT (decoder-only transformer language model), as a transformers model: tokens -> next-token logits.
 
 Pre-norm blocks, one fused query/key/value projection, attention through transformers' attention interface
-(`attn_implementation="sdpa"`, the default, or "eager", written out), rotary or learned positions, and the transformers
-Cache API for the key/value cache, so `generate` works as for any built-in model. The attention mask is built once per
-forward, and only where it is needed: without padding the attention runs with `is_causal=True` (a whole sequence) or
-with no mask at all (one new token attending to its cache).
+(`attn_implementation="sdpa"`, the default, or "eager", written out, which can return the attention weights), rotary
+or learned positions, and the transformers Cache API for the key/value cache, so `generate` works as for any built-in
+model. The attention mask is built once per forward, and only where it is needed: without padding the attention runs
+with `is_causal=True` (a whole sequence) or with no mask at all (one new token attending to its cache). No branch of
+`forward` depends on tensor values where it is traced, so `torch.export` (and so ONNX export) captures it whole.
 """
+
+import functools
 
 import torch
 from torch import nn
@@ -22,13 +25,29 @@ from transformers.modeling_outputs import (
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import can_return_tuple
+from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_gpt import GPTConfig
 from .loading import StrictLoadingMixin
-from .validation import check_class_ids, values_are_readable
+from .validation import check_classification_labels, values_are_readable
 
 # The outputs' field for the key/value cache: `cache` from transformers 5.24, `past_key_values` before
 CACHE = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def accepts_past_key_values(forward):
+    """`forward` also takes the cache by its old name, `past_key_values`: with transformers' deprecation warning from
+    5.24, where the name is `cache`, as its own models do; silently before, where `generate` itself passes that name."""
+    if CACHE == "cache":
+        return deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")(forward)
+
+    @functools.wraps(forward)
+    def renamed(self, *args, past_key_values: Cache | None = None, **kwargs):
+        if past_key_values is not None and kwargs.get("cache") is None:
+            kwargs["cache"] = past_key_values
+        return forward(self, *args, **kwargs)
+
+    return renamed
 
 
 class GPTRMSNorm(nn.Module):
@@ -59,7 +78,8 @@ class GPTRotaryTable(nn.Module):
     """The precomputed RoPE table (a non-persistent buffer), looked up by position id.
 
     RoPE rotates each pair of neighbouring dimensions (2i, 2i + 1) of the queries and keys by the angle
-    position * theta ** (-2i / head_dim): as complex numbers, one multiplication by cos + i sin.
+    position * theta ** (-2i / head_dim). Written out in real numbers (not as a complex multiplication), which
+    torch.export and ONNX take.
     """
 
     def __init__(self, config: GPTConfig):
@@ -67,14 +87,17 @@ class GPTRotaryTable(nn.Module):
         self.register_buffer("table", rope_table(config), persistent=False)
 
     def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
-        # position_ids: (batch or 1, seq) -> (batch or 1, seq, 1, 1, head_dim / 2) complex, broadcast over (q|k, heads)
-        return torch.view_as_complex(self.table[position_ids].float())[:, :, None, None]
+        # position_ids: (batch or 1, seq) -> (batch or 1, seq, 1, 1, head_dim / 2, 2) cos and sin, broadcast over
+        # (q|k, heads)
+        return self.table[position_ids].float()[:, :, None, None]
 
 
 def apply_rotary(qk: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """Rotates (b, t, 2, heads, head_dim) queries and keys by the complex `rotation` (b or 1, t, 1, 1, head_dim / 2)."""
-    pairs = torch.view_as_complex(qk.float().unflatten(-1, (-1, 2)))  # (b, t, 2, heads, head_dim / 2) complex
-    return torch.view_as_real(pairs * rotation).flatten(-2).to(qk.dtype)  # (b, t, 2, heads, head_dim)
+    """Rotates (b, t, 2, heads, head_dim) queries and keys by `rotation` (b or 1, t, 1, 1, head_dim / 2, 2), the cos
+    and sin of each pair's angle: (x, y) -> (x cos - y sin, x sin + y cos)."""
+    x, y = qk.float().unflatten(-1, (-1, 2)).unbind(-1)  # (b, t, 2, heads, head_dim / 2) each
+    cos, sin = rotation.unbind(-1)  # (b or 1, t, 1, 1, head_dim / 2) each
+    return torch.stack((x * cos - y * sin, x * sin + y * cos), dim=-1).flatten(-2).to(qk.dtype)
 
 
 def eager_attention_forward(
@@ -122,7 +145,10 @@ class GPTAttention(nn.Module):
         attn_mask: torch.Tensor | None,
         is_causal: bool,
         cache: Cache | None,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The output (b, t, width) and, with eager attention or `output_attentions`, the attention weights
+        (b, heads, t, past + t)."""
         batch, seq, width = hidden_states.shape
         qkv = self.qkv_proj(hidden_states).view(batch, seq, 3, self.num_heads, self.head_dim)  # (b, t, 3, heads, d)
         if rotary is not None:
@@ -133,12 +159,14 @@ class GPTAttention(nn.Module):
             query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (b, heads, t, d) each
         if cache is not None:
             key, value = cache.update(key, value, self.layer_idx)  # (b, heads, past + t, d)
-        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
-        attn, _ = attention(
+        # only eager attention computes the weights: asked for them, this call runs it whatever the implementation
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        attn, weights = attention(
             self, query, key, value, attn_mask, dropout=self.attention_dropout if self.training else 0.0,
             is_causal=is_causal,
         )  # (b, t, heads, d)
-        return self.out_proj(attn.reshape(batch, seq, width))  # (b, t, width)
+        return self.out_proj(attn.reshape(batch, seq, width)), weights  # (b, t, width)
 
 
 def activation(name: str) -> nn.Module:
@@ -176,11 +204,14 @@ class GPTBlock(GradientCheckpointingLayer):
         attn_mask: torch.Tensor | None = None,
         is_causal: bool = True,
         cache: Cache | None = None,
-    ) -> torch.Tensor:
-        # hidden_states: (b, t, width)
-        attended = self.attn(self.attn_norm(hidden_states), rotary, attn_mask, is_causal, cache)
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The new hidden states (b, t, width) and the attention weights (see GPTAttention)."""
+        attended, weights = self.attn(
+            self.attn_norm(hidden_states), rotary, attn_mask, is_causal, cache, output_attentions
+        )
         hidden_states = hidden_states + self.dropout(attended)
-        return hidden_states + self.dropout(self.mlp(self.mlp_norm(hidden_states)))
+        return hidden_states + self.dropout(self.mlp(self.mlp_norm(hidden_states))), weights
 
 
 class GPTPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
@@ -261,6 +292,7 @@ class GPTModel(GPTPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -269,6 +301,8 @@ class GPTModel(GPTPreTrainedModel):
         cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         r"""
@@ -276,8 +310,14 @@ class GPTModel(GPTPreTrainedModel):
         position_ids: (batch, seq); by default counted over the real tokens of `attention_mask` (so left padding does
             not shift positions), else past + 0, 1, 2, ...
         cache: a transformers `Cache` (e.g. `DynamicCache`) holding the keys and values of earlier tokens.
+        output_attentions: return each block's attention weights (b, heads, t, past + t); computed by the eager
+            attention, which runs for that call whatever `attn_implementation` is.
+        output_hidden_states: return the input of each block and the final (normalised) output, each (b, t, width).
         """
-        cache = cache if cache is not None else kwargs.pop("past_key_values", None)
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         if use_cache is None:  # by default no cache where checkpointed blocks would write it twice
             checkpointing = self.training and torch.is_grad_enabled() and self.layers[0].gradient_checkpointing
             use_cache = self.config.use_cache and not checkpointing
@@ -307,8 +347,10 @@ class GPTModel(GPTPreTrainedModel):
 
         if attention_mask is not None:
             attn_mask, is_causal = causal_padding_mask(attention_mask, past, seq), False
-        elif past == 0 or seq == 1:
-            attn_mask, is_causal = None, past == 0 and seq > 1  # a whole sequence, or one new token seeing all
+        elif past == 0:  # a whole sequence (the causal mask of one token is no mask)
+            attn_mask, is_causal = None, True
+        elif seq == 1:  # one new token seeing all of its cache
+            attn_mask, is_causal = None, False
         else:
             attn_mask, is_causal = causal_padding_mask(inputs_embeds.new_ones(batch, past + seq), past, seq), False
 
@@ -317,13 +359,27 @@ class GPTModel(GPTPreTrainedModel):
         if self.config.position_embedding_type == "learned":
             hidden_states = hidden_states + self.embed_positions(position_ids)  # (b, t, width)
         else:
-            rotary = self.rotary(position_ids)  # (b or 1, t, 1, 1, head_dim / 2) complex
+            rotary = self.rotary(position_ids)  # (b or 1, t, 1, 1, head_dim / 2, 2) cos and sin
         hidden_states = self.dropout(hidden_states)
+        all_hidden_states = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden_states = layer(hidden_states, rotary=rotary, attn_mask=attn_mask, is_causal=is_causal, cache=cache)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            hidden_states, weights = layer(
+                hidden_states, rotary=rotary, attn_mask=attn_mask, is_causal=is_causal, cache=cache,
+                output_attentions=output_attentions,
+            )
+            if output_attentions:
+                all_attentions += (weights,)
         hidden_states = self.norm(hidden_states)  # (b, t, width)
+        if output_hidden_states:
+            all_hidden_states += (hidden_states,)
 
-        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE: cache if use_cache else None})
+        return BaseModelOutputWithPast(
+            last_hidden_state=hidden_states, hidden_states=all_hidden_states, attentions=all_attentions,
+            **{CACHE: cache if use_cache else None},
+        )
 
 
 class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
@@ -338,6 +394,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         self.post_init()
 
     @can_return_tuple
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -348,11 +405,14 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int = 0,
+        shift_labels: torch.LongTensor | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
         r"""
         labels: (batch, seq) the token ids themselves (the shift happens inside); -100 marks positions without loss.
         logits_to_keep: compute the logits of only the last this many positions (0: all); `generate` passes 1.
+        shift_labels: (batch, seq) the labels already shifted (the label of position i is the token at i + 1), in
+            place of `labels`: what transformers' loss takes where the sequence is split across devices.
         """
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         outputs = self.transformer(
@@ -364,9 +424,14 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
             hidden_states = hidden_states[:, -logits_to_keep:]  # (b, logits_to_keep, width)
         logits = self.lm_head(hidden_states)  # (b, t, vocab)
         loss = None
-        if labels is not None:  # next-token cross-entropy: the logits at position i predict labels[i + 1]
-            loss = self.loss_function(logits, labels, self.config.vocab_size, num_items_in_batch=num_items_in_batch)
-        return CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE: getattr(outputs, CACHE)})
+        if labels is not None or shift_labels is not None:  # next-token cross-entropy
+            loss = self.loss_function(
+                logits, labels, self.config.vocab_size, num_items_in_batch=num_items_in_batch, shift_labels=shift_labels
+            )
+        return CausalLMOutputWithPast(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions,
+            **{CACHE: getattr(outputs, CACHE)},
+        )
 
     @classmethod
     def from_gpt2(cls, model) -> "GPTForCausalLM":
@@ -444,6 +509,7 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         return (positions * real).argmax(-1)  # (b,), right and left padding alike
 
     @can_return_tuple
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -451,11 +517,13 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        labels: torch.LongTensor | None = None,
+        labels: torch.Tensor | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> SequenceClassifierOutputWithPast:
-        r"""labels: (batch,) class ids in 0 .. num_labels - 1."""
+        r"""labels: by `config.problem_type` (see `check_classification_labels`): (batch,) class ids in
+        0 .. num_labels - 1, (batch, num_labels) 0/1 targets for multi-label classification, (batch,) or
+        (batch, num_labels) numbers for regression."""
         kwargs.pop("num_items_in_batch", None)
         outputs = self.transformer(
             input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
@@ -471,9 +539,12 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
 
         loss = None
         if labels is not None:
-            check_class_ids(labels, self.num_labels)
+            check_classification_labels(labels, self.config)
             loss = self.loss_function(labels, logits, self.config)
-        return SequenceClassifierOutputWithPast(loss=loss, logits=logits, **{CACHE: getattr(outputs, CACHE)})
+        return SequenceClassifierOutputWithPast(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions,
+            **{CACHE: getattr(outputs, CACHE)},
+        )
 
 
 __all__ = ["GPTForCausalLM", "GPTForSequenceClassification", "GPTModel", "GPTPreTrainedModel"]

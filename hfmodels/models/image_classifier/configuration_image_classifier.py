@@ -18,8 +18,12 @@ class ImageClassifierConfig(ValidatedConfig, PreTrainedConfig):
         depths: residual blocks in each stage (same length as `hidden_sizes`).
         dropout: dropout probability before the classification head.
         class_weights: optional weight of each class in the cross-entropy (`num_labels` positive numbers), e.g. to
-            count the rarer class more on imbalanced data (`hfmodels train --class-weights auto`).
-        num_labels / id2label / label2id: the classes (standard transformers fields).
+            count the rarer class more on imbalanced data (`hfmodels train --class-weights auto`); single-label
+            classification only.
+        num_labels / id2label / label2id / problem_type: the classes, and the loss as transformers' classification
+            heads pick it (standard transformers fields): "single_label_classification" (cross-entropy),
+            "multi_label_classification" (binary cross-entropy per label) or "regression" (mean squared error);
+            when None, regression for num_labels=1, else by the labels' dtype.
     """
 
     model_type = "hfmodels-image-classifier"
@@ -41,7 +45,8 @@ class ImageClassifierConfig(ValidatedConfig, PreTrainedConfig):
         self.require("image_size", self.image_size >= smallest,
                      f"must be >= {smallest} for the {len(self.hidden_sizes)} stages of hidden_sizes")
         self.require("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)")
-        self.require("num_labels", self.num_labels is not None and self.num_labels >= 2, "must be >= 2")
+        self.require("num_labels", self.num_labels is not None and self.num_labels >= 1,
+                     "must be >= 1 (1: regression of one number)")
         self.require_class_weights()
 
 __all__ = ["ImageClassifierConfig"]

@@ -12,7 +12,7 @@ from transformers.utils import can_return_tuple
 
 from .configuration_image_classifier import ImageClassifierConfig
 from .loading import StrictLoadingMixin
-from .validation import check_class_ids
+from .validation import check_classification_labels, classification_problem
 
 
 class ConvNormAct(nn.Sequential):
@@ -136,16 +136,26 @@ class ImageClassifierForImageClassification(ImageClassifierPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs,
     ) -> ImageClassifierOutputWithNoAttention:
-        r"""labels: (batch,) class ids in 0 .. num_labels - 1."""
+        r"""labels: by `config.problem_type` (see `check_classification_labels`): (batch,) class ids in
+        0 .. num_labels - 1, (batch, num_labels) 0/1 targets for multi-label classification, (batch,) or
+        (batch, num_labels) numbers for regression."""
         outputs = self.image_classifier(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
 
         loss = None
         if labels is not None:
-            # transformers' loss for this class (self.loss_function) takes no class weights
-            check_class_ids(labels, self.config.num_labels)
-            weight = self.class_weights.to(logits.dtype) if self.class_weights is not None else None
-            loss = nn.functional.cross_entropy(logits, labels.to(logits.device), weight=weight)
+            check_classification_labels(labels, self.config)
+            if classification_problem(labels, self.config) == "single_label_classification":
+                # transformers' loss (self.loss_function) takes no class weights
+                weight = self.class_weights.to(logits.dtype) if self.class_weights is not None else None
+                loss = nn.functional.cross_entropy(logits, labels.to(logits.device), weight=weight)
+            elif self.class_weights is not None:
+                raise ValueError(
+                    f"class_weights weigh the classes of single-label classification, not {self.config.problem_type} "
+                    "(config.problem_type)"
+                )
+            else:  # mean squared error, or binary cross-entropy per label
+                loss = self.loss_function(labels, logits, self.config)
         return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 

@@ -22,8 +22,9 @@ class ConvEncoder(nn.Module):
         side = image_size // 2 ** len(hidden_sizes)
         self.proj = nn.Linear(hidden_sizes[-1] * side * side, out_features)
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.convs(pixel_values)  # (batch, hidden_sizes[-1], side, side)
+    def forward(self, pixel_values: torch.Tensor, stages: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """`stages`, where given, gets the feature map of each stage appended."""
+        hidden_states = run_stages(self.convs, pixel_values, stages)  # (batch, hidden_sizes[-1], side, side)
         return self.proj(hidden_states.flatten(1))  # (batch, out_features)
 
 
@@ -45,10 +46,20 @@ class ConvDecoder(nn.Module):
         layers.append(nn.Conv2d(in_channels, num_channels, kernel_size=3, padding=1))
         self.convs = nn.Sequential(*layers)
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+    def forward(self, latents: torch.Tensor, stages: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """`stages`, where given, gets the feature map of each upsampling stage appended."""
         hidden_states = self.proj(latents)  # (batch, hidden_sizes[-1] * side * side)
         hidden_states = hidden_states.unflatten(1, (-1, self.side, self.side))  # (batch, hidden_sizes[-1], side, side)
-        return self.convs(hidden_states)  # (batch, num_channels, image_size, image_size)
+        return run_stages(self.convs, hidden_states, stages)  # (batch, num_channels, image_size, image_size)
+
+
+def run_stages(convs: nn.Sequential, hidden_states: torch.Tensor, stages: list[torch.Tensor] | None) -> torch.Tensor:
+    """`convs` applied; each stage ends with a GELU, whose output is appended to `stages` where given."""
+    for layer in convs:
+        hidden_states = layer(hidden_states)
+        if stages is not None and isinstance(layer, nn.GELU):
+            stages.append(hidden_states)
+    return hidden_states
 
 
 def check_sizes(config) -> None:

@@ -30,6 +30,8 @@ class VAEOutput(ModelOutput):
         reconstruction: (batch, num_channels, height, width) the decoded images, pixels in [0, 1].
         latent_mean: (batch, latent_dim) the mean of q(z|x).
         latent_log_var: (batch, latent_dim) the log-variance of q(z|x).
+        hidden_states: with `output_hidden_states`, the feature map after each stage of the encoder, then of the
+            decoder.
     """
 
     loss: torch.Tensor | None = None
@@ -39,6 +41,7 @@ class VAEOutput(ModelOutput):
     reconstruction: torch.Tensor | None = None
     latent_mean: torch.Tensor | None = None
     latent_log_var: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 class VAEPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
@@ -66,11 +69,13 @@ class VAEModel(VAEPreTrainedModel):
         self.decoder = ConvDecoder(config.num_channels, config.image_size, config.hidden_sizes, config.latent_dim)
         self.post_init()
 
-    def encode(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, pixel_values: torch.Tensor, stages: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (batch, num_channels, image_size, image_size), pixels in [0, 1] -> the mean and log-variance
-        of q(z|x), each (batch, latent_dim)."""
+        of q(z|x), each (batch, latent_dim); `stages`, where given, gets the encoder's feature maps."""
         check_pixel_values(pixel_values, self.config)
-        mean, log_var = self.encoder(pixel_values).chunk(2, dim=-1)
+        mean, log_var = self.encoder(pixel_values, stages).chunk(2, dim=-1)
         return mean, log_var.clamp(*LOG_VAR_RANGE)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -79,17 +84,26 @@ class VAEModel(VAEPreTrainedModel):
         return torch.sigmoid(self.decoder(latents))
 
     @can_return_tuple
-    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None) -> VAEOutput:
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> VAEOutput:
         r"""
         labels: the target images, shaped like `pixel_values` with pixels in [0, 1]: the input itself for a
             plain VAE (what the vae family passes).
         """
-        mean, log_var = self.encode(pixel_values)  # (batch, latent_dim) each
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        stages = [] if output_hidden_states else None
+        mean, log_var = self.encode(pixel_values, stages)  # (batch, latent_dim) each
         if self.training:  # the reparameterisation trick: z = mean + std * noise, differentiable in mean and std
             latents = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)  # (batch, latent_dim)
         else:
             latents = mean
-        logits = self.decoder(latents)  # (batch, num_channels, height, width)
+        logits = self.decoder(latents, stages)  # (batch, num_channels, height, width)
 
         loss = reconstruction_loss = kl_loss = None
         if labels is not None:
@@ -108,6 +122,7 @@ class VAEModel(VAEPreTrainedModel):
         return VAEOutput(
             loss=loss, reconstruction_loss=reconstruction_loss, kl_loss=kl_loss, latents=latents,
             reconstruction=torch.sigmoid(logits), latent_mean=mean, latent_log_var=log_var,
+            hidden_states=tuple(stages) if output_hidden_states else None,
         )
 
     @torch.no_grad()
