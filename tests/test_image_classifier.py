@@ -77,6 +77,8 @@ class TestImageClassifier(ModelTesterMixin):
             multi(pixel_values, labels=targets[:, :2])
         with pytest.raises(ValueError, match="class_weights"):
             self.get_config(problem_type="regression", class_weights=[1.0, 2.0, 1.0])
+        with pytest.raises(ValueError, match=r"problem_type='ranking' is invalid: must be None or one of"):
+            self.get_config(problem_type="ranking")
 
     def test_wrong_channel_count_is_a_clear_error(self):
         with pytest.raises(ValueError, match="num_channels=1"):

@@ -29,6 +29,10 @@ TYPE_NAMES = {int: ("an integer", "integers"), float: ("a number", "numbers"), s
               bool: ("true or false", "booleans")}
 
 
+# the losses of transformers' classification heads (PreTrainedConfig.problem_type)
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
 class ValidatedConfig:
     """Put first among the bases: `class XConfig(ValidatedConfig, PreTrainedConfig)`. When the config is made (after
     `__post_init__`) and again when it is saved, `validate` checks each field annotated on the config class against its
@@ -53,6 +57,8 @@ class ValidatedConfig:
         for name, annotation in type(self).__annotations__.items():
             if not has_type(getattr(self, name), annotation):
                 self.require(name, False, f"must be {type_name(annotation)}")
+        self.require("problem_type", self.problem_type in (None, *PROBLEM_TYPES),
+                     f"must be None or one of {PROBLEM_TYPES}")
         self.check_fields()
         super().validate()
 
