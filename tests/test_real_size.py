@@ -141,7 +141,7 @@ def test_bad_files_are_named_and_leave_nothing_in_the_cache(real_size_folder, tm
         folder = shutil.copytree(real_size_folder, tmp_path / name)
         write(folder / "train" / "PNEUMONIA" / name)
         data = load_source(str(folder), check_images=False)
-        with pytest.raises(ValueError, match=rf"{name}") as error:
+        with pytest.raises(ValueError, match=rf"{name}"):
             decoded_images(data, 32, 1)
         # the validation split may be cached already; of train, nothing, not even a temporary file
         assert len(cached_files(datasets_cache)) <= 1, cached_files(datasets_cache)

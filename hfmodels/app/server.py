@@ -54,7 +54,7 @@ def write_examples(model_dir: Path, out_dir: Path, count: int = EXAMPLES_PER_APP
         return []
     dataset = training_arguments_of(model_dir).get("dataset") or family.default_dataset
     try:
-        data = load_source(dataset)
+        data = load_source(dataset, check_images=False)  # only the few shown are read
     except ValueError as error:
         logger.warning("no example images: the training data %s cannot be loaded here (%s)", dataset, error)
         return []
