@@ -84,8 +84,7 @@ def test_images_are_decoded_once_and_the_cache_is_rebuilt_when_a_file_or_the_siz
     model = family.build_model(decoded["train"], {"image_size": 32, "hidden_sizes": [8], "depths": [1]})
     loader = make_loader(decoded["train"], family, family.build_processor(model.config), True, batch_size=4)
     opens.files.clear()
-    for epoch in range(2):
-        loader.dataset.set_epoch(epoch)
+    for _ in range(2):
         assert sum(len(batch["labels"]) for batch in loader) == 12
     assert opens.files == []  # the epochs read the decoded cache, no image file
 

@@ -52,10 +52,10 @@ def cache_file(rows: Dataset, image_size: int, num_channels: int) -> tuple[Path,
 def decoded_split(rows: Dataset, split: str, image_size: int, num_channels: int, num_proc: int | None) -> Dataset:
     path, fingerprint = cache_file(rows, image_size, num_channels)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file():
-        logger.info("split %s: decoded %dx%d images from the cache (%s)", split, image_size, image_size, path.name)
-    elif len(rows) < 4 * MAP_BATCH:
+    if len(rows) < 4 * MAP_BATCH or (num_proc or 1) < 2:
         num_proc = None  # starting processes costs more than it saves
+    if path.is_file() or (num_proc and any(path.parent.glob(f"{path.stem}_*_of_{num_proc:05d}.arrow"))):
+        logger.info("split %s: decoded %dx%d images from the cache (%s)", split, image_size, image_size, path.name)
     return rows.cast_column("image", Image(decode=False)).map(
         decode_batch,
         fn_kwargs={"image_size": image_size, "num_channels": num_channels},

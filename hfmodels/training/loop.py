@@ -81,22 +81,21 @@ def cpu_has_native_bf16() -> bool:
 
 
 class SeededBatches(torch.utils.data.Dataset):
-    """Rows through the family's transform, with the `random` module seeded from (seed, epoch, batch) while
-    a batch is made. Augmentations then do not depend on what was drawn before: a resumed run makes the same
-    batches as an uninterrupted one, even though the loader fetches a batch ahead, and with any worker count."""
+    """Rows through the family's transform, with the `random` module seeded from (seed, the batch's row indices)
+    while a batch is made. Augmentations then do not depend on what was drawn before: a resumed run makes the same
+    batches as an uninterrupted one, even though the loader fetches a batch ahead, and with any worker count. (The
+    indices, which the shuffle draws anew every epoch, stand for the epoch: persistent workers hold a copy of this
+    object made when they started, which an epoch counter set later would not reach.)"""
 
     def __init__(self, rows: Dataset, seed: int):
-        self.rows, self.seed, self.epoch = rows, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.rows, self.seed = rows, seed
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         state = random.getstate()
-        random.seed(f"{self.seed}-{self.epoch}-{indices[0]}-{len(indices)}")
+        random.seed(f"{self.seed}-{','.join(map(str, indices))}")
         try:
             return self.rows.__getitems__(indices)
         finally:
@@ -140,10 +139,14 @@ def resolve_num_workers(num_workers: str | int, accelerator: Accelerator) -> int
     processes on this machine, minus what training itself uses (torch's threads on a CPU, one core feeding a GPU)."""
     if str(num_workers) != "auto":
         return int(num_workers)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    cores //= int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # set by accelerate launch and torchrun
     training = 1 if accelerator.device.type != "cpu" else torch.get_num_threads()
-    return max(0, min(MAX_AUTO_WORKERS, cores - training))
+    return max(0, min(MAX_AUTO_WORKERS, cores_per_process() - training))
+
+
+def cores_per_process() -> int:
+    """The cores this process may use, shared with the other training processes on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))  # set by accelerate launch and torchrun
 
 
 @torch.no_grad()
@@ -296,10 +299,12 @@ def load_training_data(args: TrainingArguments, family: Family, name: str, accel
 
 
 def build_model(args: TrainingArguments, family: Family, data: TrainingData) -> tuple[PreTrainedModel, Any]:
-    """The model and its processor, fitted to the training data, with the user's config overrides. A family that
-    decodes its images once gets them decoded here, at the model's input size (data/decoded.py)."""
+    """The model and its processor, fitted to the training data, with the user's config overrides."""
     overrides = args.model_config_overrides()
     if args.image_size is not None:
+        if "image_size" not in getattr(family.config_class, "__annotations__", {}):
+            raise ValueError(f"--image-size: the {family.name} model has no image size of its own (image "
+                             "families: image-classifier, segmentation, autoencoder, vae)")
         overrides["image_size"] = args.image_size
     if args.class_weights == "auto":
         overrides["class_weights"] = family.balanced_class_weights(data.splits["train"])
@@ -324,8 +329,10 @@ def decode_images_once(args: TrainingArguments, family: Family, accelerator: Acc
                     config.num_channels, "--image-size" if args.image_size else
                     f"default: the first image's shorter side, at most {MAX_DEFAULT_IMAGE_SIZE}; set --image-size")
     if not args.streaming:
+        # before training starts every core is free to decode (`auto`), else as many processes as workers
+        processes = cores_per_process() if str(args.num_workers) == "auto" else int(args.num_workers)
         with accelerator.main_process_first():
-            data.splits = decoded_images(data.splits, side, config.num_channels)
+            data.splits = decoded_images(data.splits, side, config.num_channels, num_proc=processes or None)
         data.train_rows = data.splits["train"]
 
 
@@ -409,9 +416,7 @@ def train_epochs(
         run.model.train()
         batches = (accelerator.skip_first_batches(run.train_loader, state.batches_in_epoch) if state.batches_in_epoch
                    else run.train_loader)
-        batches.set_epoch(state.epoch)  # the data order and augmentations of this epoch (reshuffles a stream)
-        if isinstance(batches.dataset, SeededBatches):
-            batches.dataset.set_epoch(state.epoch)
+        batches.set_epoch(state.epoch)  # the data order, and so the augmentations, of this epoch (reshuffles a stream)
         for batch in progress.timed(batches):
             with accelerator.accumulate(run.model):
                 loss = run.model(**batch).loss
