@@ -25,9 +25,7 @@ from transformers.utils import ModelOutput
 # The default input size: the first training image's shorter side, but at most this (`--image-size` sets it).
 MAX_DEFAULT_IMAGE_SIZE = 64
 GRAYSCALE_MODES = ("1", "L", "I", "I;16", "F")
-
-
-HEADERS_READ = 32  # images whose headers choose the channels
+HEADERS_READ = 32  # training images whose headers choose the channels
 
 
 def image_shape_of(train_split: Dataset) -> dict[str, int]:
