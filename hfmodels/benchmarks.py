@@ -26,11 +26,14 @@ holds on a noisy shared machine. `hfmodels bench [--quick]` or `python scripts/b
 3. Generation: GPT tokens/s with the KV cache at batch 1 and 8 against transformers' `GPT2LMHeadModel` (SDPA) of
    the same dimensions, training tokens/s likewise, and generation with the cache against without it.
 4. Data pipeline: samples/s the loader delivers from an image folder (PNG decode + transform) divided by the
-   samples/s the model consumes in training steps.
+   samples/s the model consumes in training steps; on a folder of 1-2 MP JPEGs, the loader of a later epoch
+   (images decoded once at the model's size, read from the cache) against the training steps and against
+   re-decoding every JPEG every epoch, and the first epoch's cost (the decode pass, then the epoch) against an
+   epoch that re-decodes.
 5. Scaling: training samples/s of 2 processes (`accelerate launch --multi_gpu`, gloo on a CPU) against 1.
 6. Memory: peak resident memory of training steps per family at a fixed batch, each in a fresh process.
 7. App: prediction latency p50 / p95 of the image-classifier app through its API, one client and 8 at once,
-   against the model called directly in this process.
+   against the model called directly in this process; a 2,000 x 2,000 JPEG upload against the small PNG.
 Pairs are timed interleaved (reference, ours, reference, ours, ...), so drifts of the machine hit both alike; the
 loop overhead (1) and memory (6) runs each take a fresh process.
 """
@@ -559,6 +562,10 @@ def write_image_folder(root: Path, count: int, size: int = 64) -> Path:
 
 
 def data_pipeline(repeats: int, quick: bool) -> list[dict]:
+    return small_image_pipeline(repeats, quick) + real_size_pipeline(repeats, quick)
+
+
+def small_image_pipeline(repeats: int, quick: bool) -> list[dict]:
     from .data import load_source
     from .families import get_family
     from .training import make_loader
@@ -592,6 +599,91 @@ def data_pipeline(repeats: int, quick: bool) -> list[dict]:
     return [row(f"data pipeline: image-folder loader (PNG decode + transform, 0 workers) vs training consumption, "
                 f"image classifier at {side}x{side}, batch {BATCH}", "samples/s", *values, "training steps",
                 ">= 3", higher_is_better=True)]
+
+
+def write_real_size_folder(root: Path, count: int) -> Path:
+    """`count` JPEGs of 0.9-2.2 megapixels (the pneumonia stand-in's real-size pictures, a few RGB), half of each
+    class, in the `<root>/train/<class>/<file>` layout."""
+    import numpy as np
+
+    from .data.pneumonia_demo import RGB_FRACTION, real_size_image
+
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        name = ("NORMAL", "PNEUMONIA")[index % 2]
+        folder = root / "train" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        picture = real_size_image(rng, name == "PNEUMONIA", rgb=rng.random() < RGB_FRACTION)
+        picture.save(folder / f"{index:04d}.jpeg", quality=90)
+    return root
+
+
+def real_size_pipeline(repeats: int, quick: bool) -> list[dict]:
+    """A folder of 1-2 MP JPEGs through the image classifier's loader: decoded once at the model's input size
+    (data/decoded.py) against re-decoding every file in every epoch (the path before issue 23), in the same run."""
+    from .data import load_source
+    from .data.decoded import cache_file, decoded_images
+    from .families import get_family
+    from .training import make_loader
+
+    family = get_family("image-classifier")
+    with tempfile.TemporaryDirectory() as folder:
+        data = load_source(str(write_real_size_folder(Path(folder), 64 if quick else 192)), check_images=False)
+        model = family.build_model(data["train"], {})
+        processor = family.build_processor(model.config)
+        side, channels = model.config.image_size, model.config.num_channels
+
+        def decode_pass() -> Any:
+            cache_file(data["train"], side, channels)[0].unlink(missing_ok=True)  # as a first run finds it
+            return decoded_images(data, side, channels)["train"]
+
+        decoded = decode_pass()
+        raw_loader = make_loader(data["train"], family, processor, True, BATCH)
+        decoded_loader = make_loader(decoded, family, processor, True, BATCH)
+        batches = list(decoded_loader)
+        optimizer = torch.optim.AdamW(model.parameters())
+        model.train()
+
+        def epoch_seconds(loader) -> float:
+            started = time.perf_counter()
+            for _ in loader:
+                pass
+            return time.perf_counter() - started
+
+        def first_epoch_seconds() -> float:  # the decode pass, then an epoch over what it wrote
+            started = time.perf_counter()
+            rows = decode_pass()
+            return time.perf_counter() - started + epoch_seconds(make_loader(rows, family, processor, True, BATCH))
+
+        def consumed() -> float:
+            started = time.perf_counter()
+            for batch in batches:
+                model(**batch).loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+            return sum(len(batch["labels"]) for batch in batches) / (time.perf_counter() - started)
+
+        def delivered() -> float:  # a later epoch: the decoded images read from the cache
+            return count / epoch_seconds(decoded_loader)
+
+        def redecoded() -> float:
+            return count / epoch_seconds(raw_loader)
+
+        count = len(decoded)
+        second_vs_training = interleaved(delivered, consumed, repeats)
+        second_vs_redecoding = interleaved(delivered, redecoded, repeats, warm_up=False)
+        first_vs_redecoding = interleaved(first_epoch_seconds, functools.partial(epoch_seconds, raw_loader), repeats,
+                                          warm_up=False)
+    what = f"{count} JPEGs of 0.9-2.2 MP, image classifier at {side}x{side}, batch {BATCH}, 0 workers"
+    return [
+        row(f"real-size data: loader in a later epoch (decoded once, read from the cache) vs training consumption; "
+            f"{what}", "samples/s", *second_vs_training, "training steps", ">= 3", higher_is_better=True),
+        row(f"real-size data: loader in a later epoch, decoded once vs re-decoding every JPEG every epoch; {what}",
+            "samples/s", *second_vs_redecoding, "re-decoding every epoch", "> 1", higher_is_better=True),
+        row(f"real-size data: first epoch's cost (the decode pass writing the cache, then the epoch) vs an epoch "
+            f"re-decoding every JPEG; {what}", "s", *first_vs_redecoding, "re-decoding epoch", "<= 1",
+            higher_is_better=False),
+    ]
 
 
 # 5. Scaling ----------------------------------------------------------------------------------------------------
@@ -702,11 +794,14 @@ def app_latency(repeats: int, quick: bool) -> list[dict]:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
         image.save(Path(folder) / "digit.png")
+        image.convert("L").resize((2000, 2000)).save(Path(folder) / "xray-size.jpeg", quality=90)
         app = build(folder, examples=False)
         launch(app, port=free_port(), block=False)
         try:
             measured = measure_latency(app.local_url, Path(folder) / "digit.png", requests=10 if quick else 25,
                                        clients=8)
+            large = measure_latency(app.local_url, Path(folder) / "xray-size.jpeg", requests=10 if quick else 25,
+                                    clients=1)
         finally:
             app.close()
     alone, loaded = measured["single_client"], measured["concurrent"]
@@ -722,6 +817,9 @@ def app_latency(repeats: int, quick: bool) -> list[dict]:
             f"{loaded['throughput_per_s']:.1f} requests/s)", "s", [loaded["p50_s"]], [alone["p50_s"]], "one client",
             "(report)", False),
         row(f"{name}, 8 concurrent clients, p95", "s", [loaded["p95_s"]], [alone["p95_s"]], "one client", "(report)",
+            False),
+        row(f"{name}, one client, p50: a 2,000 x 2,000 JPEG upload (decoded in draft mode, overlay at its size) vs "
+            f"the 8x8 PNG", "s", [large["single_client"]["p50_s"]], [alone["p50_s"]], "8x8 PNG upload", "<= 1.5",
             False),
     ]
 

@@ -178,12 +178,14 @@ def command_app(argv: list[str]) -> int:
     parser.add_argument("--share", action="store_true", help="Also open a public gradio.live link (off by default).")
     parser.add_argument("--concurrency", type=int, default=2, help="Predictions run at once; others wait in the queue.")
     parser.add_argument("--no-examples", action="store_true", help="Do not load example images from the training data.")
+    parser.add_argument("--title", help="The model's name on the page (default: the repo id or folder name).")
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         raise ValueError(f"--concurrency must be >= 1, got {args.concurrency}")
     from .app.server import serve
 
-    serve(args.model, port=args.port, share=args.share, concurrency=args.concurrency, examples=not args.no_examples)
+    serve(args.model, port=args.port, share=args.share, concurrency=args.concurrency, examples=not args.no_examples,
+          title=args.title)
     return 0
 
 
@@ -216,13 +218,15 @@ def command_data(argv: list[str]) -> int:
         "make-pneumonia-demo", help="A small SYNTHETIC stand-in for the chest X-ray pneumonia data, same folder layout."
     )
     demo.add_argument("out_dir", help="New folder to write train/ val/ test/ with NORMAL/ and PNEUMONIA/ into.")
-    demo.add_argument("--normal", type=int, default=40, help="NORMAL training images (PNEUMONIA: three times as many).")
-    demo.add_argument("--image-size", type=int, default=64)
+    demo.add_argument("--scale-down", type=int, default=20,
+                      help="Divide the real data's split sizes by this (1: all 5,856 images; at least 2 per class).")
+    demo.add_argument("--image-size", type=int, default=None,
+                      help="Write small square PNGs of this side instead of real-size (0.9-2.2 MP) JPEGs.")
     demo.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     from .data.pneumonia_demo import make_pneumonia_demo
 
-    counts = make_pneumonia_demo(args.out_dir, normal=args.normal, image_size=args.image_size, seed=args.seed)
+    counts = make_pneumonia_demo(args.out_dir, args.scale_down, image_size=args.image_size, seed=args.seed)
     print(json.dumps({"out_dir": args.out_dir, "images": counts}, indent=2))
     return 0
 

@@ -22,7 +22,7 @@ FAILURES = {
     "the pictures": (
         "hfmodels.families.image_classifier.ImageClassifierFamily.write_artifacts", ["confusion_matrix.png"]
     ),
-    "the baselines": ("hfmodels.families.base.Family.baselines", []),
+    "the baselines": ("hfmodels.families.image_classifier.ImageClassifierFamily.baselines", []),
     "logging to the trackers": ("hfmodels.training.loop.finish_tracking", []),
 }
 

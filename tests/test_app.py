@@ -27,13 +27,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking"
 
 @pytest.fixture(scope="module")
 def pneumonia_run(tmp_path_factory) -> Path:
-    """The demo workflow's first steps: synthetic data, then a short class-weighted training run."""
+    """The demo workflow's first steps: synthetic data at real size (0.9-2.2 MP JPEGs, the real split sizes divided
+    by 168: 8 NORMAL and 23 PNEUMONIA in train, 2 and 2 in val and in test), then a short class-weighted run."""
     root = tmp_path_factory.mktemp("pneumonia")
-    made = run_cli("data", "make-pneumonia-demo", str(root / "chest_xray"), "--normal", "8", "--image-size", "32")
+    made = run_cli("data", "make-pneumonia-demo", str(root / "chest_xray"), "--scale-down", "168")
     assert made.returncode == 0, made.stderr[-3000:]
     trained = run_cli(
         "train", "--dataset", str(root / "chest_xray"), "--class-weights", "auto", "--max-steps", "12",
-        "--batch-size", "16", "--report-to", "none", "--output-dir", str(root / "run"),
+        "--batch-size", "16", "--image-size", "32", "--report-to", "none", "--output-dir", str(root / "run"),
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
     return root / "run"
@@ -125,39 +126,58 @@ def serve():
         app.close()
 
 
-def test_pneumonia_workflow_data_training_metrics_card_and_app(pneumonia_run, serve):
+def test_pneumonia_workflow_data_training_metrics_card_and_app(pneumonia_run, serve, loopback_hub, tmp_path):
     data_dir = pneumonia_run.parent / "chest_xray"
     assert "synthetic" in (data_dir / "README.txt").read_text().lower()
     assert json.loads((data_dir / "hfmodels_data.json").read_text()) == {"synthetic": True, "medical": True}
     assert sorted(p.name for p in data_dir.iterdir()) == ["README.txt", "hfmodels_data.json", "test", "train", "val"]
-    train_dir = data_dir / "train"
-    assert len(list((train_dir / "PNEUMONIA").iterdir())) == 3 * len(list((train_dir / "NORMAL").iterdir()))
+    upload = data_dir / "test/PNEUMONIA/synthetic_0000.jpeg"
+    assert 0.9e6 <= Image.open(upload).width * Image.open(upload).height <= 2.2e6
 
     config = json.loads((pneumonia_run / "config.json").read_text())
-    assert config["id2label"] == {"0": "NORMAL", "1": "PNEUMONIA"}
-    assert config["class_weights"] == pytest.approx([2.0, 2 / 3])  # 8 NORMAL, 24 PNEUMONIA
+    assert config["id2label"] == {"0": "NORMAL", "1": "PNEUMONIA"} and config["image_size"] == 32
+    assert config["class_weights"] == pytest.approx([31 / 16, 31 / 46], abs=1e-6)  # 8 NORMAL, 23 PNEUMONIA
     results = json.loads((pneumonia_run / "eval_results.json").read_text())
-    assert results["dataset"]["sizes"] == {"train": 32, "validation": 4, "test": 8}  # `val/` became validation
+    assert results["dataset"]["sizes"] == {"train": 31, "validation": 4, "test": 4}  # `val/` became validation
     assert results["medical"] is True and results["dataset"]["synthetic"] is True  # from hfmodels_data.json
+    assert results["validation"] == {"origin": "the source's validation split", "num_samples": 4}
     for metric in ("accuracy", "f1", "sensitivity", "specificity", "roc_auc"):
         assert 0.0 <= results["metrics"][metric] <= 1.0, metric
+    (baseline,) = results["baselines"]
+    assert baseline == "logistic regression on the 32x32 pixels"
+    assert set(results["baselines"][baseline]) == {"accuracy", "f1", "sensitivity", "specificity", "roc_auc"}
     assert (pneumonia_run / "confusion_matrix.png").is_file()
 
     evaluated = run_cli("evaluate", str(pneumonia_run))
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert json.loads(evaluated.stdout)["metrics"] == pytest.approx(results["metrics"])
+    assert json.loads(evaluated.stdout)["baselines"] == results["baselines"]
 
     card = (pneumonia_run / "README.md").read_text()
     assert "not a medical device" in card and "trained on synthetic data" in card
+    assert f"| {baseline} |" in card and "No baseline was recorded" not in card
+    assert "chosen on the validation split (4 examples, the source's validation split)" in card
+
+    from hfmodels.hub import push_run
+
+    push_run(pneumonia_run, f"{TEST_USER}/pneumonia", token=TEST_TOKEN)
+    assert {"README.md", "model.safetensors", "eval_results.json"} <= set(loopback_hub.files(f"{TEST_USER}/pneumonia"))
 
     url, _ = serve(pneumonia_run, examples=True)
     page = urllib.request.urlopen(url + "config").read().decode()
     assert "not a diagnostic device" in page and "Trained on synthetic data" in page
+    assert str(data_dir) not in page  # the title and results heading name the folder, not where it lies here
     client = gradio_client.Client(url, verbose=False)
-    label, overlay = client.predict(gradio_client.handle_file(str(data_dir / "test/PNEUMONIA/synthetic_0000.png")),
-                                    api_name="/classify")
+    label, overlay = client.predict(gradio_client.handle_file(str(upload)), api_name="/classify")
     assert {c["label"] for c in label["confidences"]} == {"NORMAL", "PNEUMONIA"}
-    assert Image.open(overlay).size == (256, 256)  # the saliency overlay, enlarged from 32x32
+    width, height = Image.open(upload).size
+    shown = Image.open(overlay).size  # the saliency overlay at the X-ray's own proportions, 256 on its longer side
+    assert max(shown) == 256 and abs(shown[0] / shown[1] - width / height) < 0.02
+
+    big = tmp_path / "xray-2000.jpeg"  # a 2,000 x 2,000 upload is answered too
+    Image.open(upload).convert("L").resize((2000, 2000)).save(big)
+    label, overlay = client.predict(gradio_client.handle_file(str(big)), api_name="/classify")
+    assert label["label"] in ("NORMAL", "PNEUMONIA") and Image.open(overlay).size == (256, 256)
 
 
 def test_the_app_states_what_the_run_recorded_not_what_its_card_or_labels_suggest(tmp_path):
@@ -265,7 +285,7 @@ def playwright():
 
 def test_browser_uploads_an_image_and_reads_the_predicted_label(pneumonia_run, serve, playwright, tmp_path):
     url, _ = serve(pneumonia_run)
-    upload = pneumonia_run.parent / "chest_xray/test/PNEUMONIA/synthetic_0001.png"
+    upload = pneumonia_run.parent / "chest_xray/test/PNEUMONIA/synthetic_0001.jpeg"
     expected = gradio_client.Client(url, verbose=False).predict(gradio_client.handle_file(str(upload)),
                                                                 api_name="/classify")[0]
     page, refused = browser_page(playwright, tmp_path)
@@ -347,11 +367,20 @@ def wait_for_server(url: str, process: subprocess.Popen, timeout: float = 180, l
     raise AssertionError(f"the app did not answer on {url} within {timeout} s")
 
 
+def small_upload(pneumonia_run: Path) -> Path:
+    """A 64x64 PNG of a test X-ray: the load tests measure serving, not the decoding of 2 MP JPEGs (which the
+    workflow test and the benchmark's app rows do)."""
+    path = pneumonia_run.parent / "upload-64.png"
+    if not path.is_file():
+        Image.open(pneumonia_run.parent / "chest_xray/test/NORMAL/synthetic_0000.jpeg").resize((64, 64)).save(path)
+    return path
+
+
 def test_measure_latency_reports_percentiles_under_concurrent_clients(pneumonia_run, serve):
     from hfmodels.app.server import measure_latency
 
     url, _ = serve(pneumonia_run)
-    upload = pneumonia_run.parent / "chest_xray/test/NORMAL/synthetic_0000.png"
+    upload = small_upload(pneumonia_run)
     result = measure_latency(url, upload, requests=3, clients=8)
     assert result["errors"] == []
     assert result["single_client"]["requests"] == 3 and result["concurrent"]["requests"] == 24
@@ -384,7 +413,7 @@ def test_app_keeps_answering_20_clients_for_4_seconds(pneumonia_run, serve):
     from hfmodels.app.server import load_test
 
     url, _ = serve(pneumonia_run)
-    upload = pneumonia_run.parent / "chest_xray/test/NORMAL/synthetic_0000.png"
+    upload = small_upload(pneumonia_run)
     result = load_test(url, upload, clients=LOAD_CLIENTS, seconds=4, pid=os.getpid())
     assert_kept_answering(result, growth_bound_mb=2 * LOAD_GROWTH_BOUND_MB)
 
@@ -403,7 +432,7 @@ def test_app_keeps_answering_20_clients_for_60_seconds(pneumonia_run, tmp_path):
         )
     try:
         url = wait_for_server(f"http://127.0.0.1:{port}/", process, log=log)
-        upload = pneumonia_run.parent / "chest_xray/test/NORMAL/synthetic_0000.png"
+        upload = pneumonia_run.parent / "chest_xray/test/NORMAL/synthetic_0000.jpeg"
         assert_kept_answering(load_test(url, upload, clients=LOAD_CLIENTS, seconds=60, pid=process.pid))
         assert process.poll() is None, log.read_text()[-4000:]
     finally:

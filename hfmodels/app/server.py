@@ -54,7 +54,7 @@ def write_examples(model_dir: Path, out_dir: Path, count: int = EXAMPLES_PER_APP
         return []
     dataset = training_arguments_of(model_dir).get("dataset") or family.default_dataset
     try:
-        data = load_source(dataset)
+        data = load_source(dataset, check_images=False)  # only the few shown are read
     except ValueError as error:
         logger.warning("no example images: the training data %s cannot be loaded here (%s)", dataset, error)
         return []
@@ -72,22 +72,25 @@ def write_examples(model_dir: Path, out_dir: Path, count: int = EXAMPLES_PER_APP
     return paths
 
 
-def build(model: str | Path, concurrency: int = 2, examples: bool = True):
-    """The gradio app of a model folder or Hub repo (hfmodels installed: no remote code is run)."""
+def build(model: str | Path, concurrency: int = 2, examples: bool = True, title: str | None = None):
+    """The gradio app of a model folder or Hub repo (hfmodels installed: no remote code is run), under `title`
+    (default: the Hub repo id, or the folder's name: a local path is not shown to visitors)."""
     from .views import build_app
 
     model_dir = resolve_model(model)
     family = family_name(model_dir)
     example_paths = write_examples(model_dir, Path(tempfile.mkdtemp(prefix="hfmodels-app-"))) if examples else []
-    return build_app(model_dir, family, examples=example_paths, concurrency=concurrency, title=f"{model} ({family})")
+    name = Path(model).name if Path(model).exists() else str(model)
+    return build_app(model_dir, family, examples=example_paths, concurrency=concurrency,
+                     title=title or f"{name} ({family})")
 
 
 def serve(model: str | Path, port: int | None = None, share: bool = False, concurrency: int = 2,
-          examples: bool = True) -> None:
+          examples: bool = True, title: str | None = None) -> None:
     """Serves the app on 127.0.0.1 until interrupted."""
     from .views import launch
 
-    launch(build(model, concurrency, examples), port=port, share=share)
+    launch(build(model, concurrency, examples, title), port=port, share=share)
 
 
 def percentile(values: list[float], fraction: float) -> float:

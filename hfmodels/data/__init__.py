@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from datasets import (
     ClassLabel,
     Dataset,
@@ -56,8 +57,10 @@ class DataOptions:
     revision: str | None = None
 
 
-def load_source(name: str, options: DataOptions | None = None) -> DatasetDict:
-    """Loads a data source by name; every split it has is returned, none of them empty."""
+def load_source(name: str, options: DataOptions | None = None, check_images: bool = True) -> DatasetDict:
+    """Loads a data source by name; every split it has is returned, none of them empty. `check_images=False` leaves
+    out the up-front decoding of every image file of a folder or table (a corrupt file is then found, and named, by
+    the pass that decodes them once for the model: `decoded.decoded_images`)."""
     options = options or DataOptions()
     path = Path(name)
     if name in EMBEDDED_DATASETS:
@@ -65,17 +68,17 @@ def load_source(name: str, options: DataOptions | None = None) -> DatasetDict:
     elif (path / "dataset_dict.json").is_file():  # written by DatasetDict.save_to_disk
         data = rename_columns(load_from_disk(str(path)), options)
     elif path.is_dir() and table_files(path):
-        data = load_tables(table_files(path), options)
+        data = load_tables(table_files(path), options, check_images)
     elif path.is_dir() and is_mask_folder(path):
         data = load_mask_folder(path)
     elif path.is_dir():
-        data = load_image_folder(path)
+        data = load_image_folder(path, check_images)
     elif path.is_file():
         if path.suffix not in TABLE_FORMATS:
             raise ValueError(
                 f"--dataset {name}: unsupported file type {path.suffix!r}; use one of {sorted(TABLE_FORMATS)}"
             )
-        data = load_tables({"train": path}, options)
+        data = load_tables({"train": path}, options, check_images)
     elif HUB_NAME.match(name):
         data = load_hub_dataset(name, options)
     else:
@@ -134,20 +137,31 @@ def table_files(folder: Path) -> dict[str, Path]:
     }
 
 
-def load_image_folder(root: Path) -> DatasetDict:
-    """`<root>/<split>/<class>/<image>` (or `<root>/<class>/<image>` for train only), via datasets' imagefolder."""
+def load_image_folder(root: Path, check_images: bool = True) -> DatasetDict:
+    """`<root>/<split>/<class>/<image>` (or `<root>/<class>/<image>` for train only), via datasets' imagefolder.
+    Every split must hold every class."""
     files = [file for file in root.rglob("*") if file.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise ValueError(f"--dataset {root}: the folder has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    for file in files:  # fail now, naming the file, rather than deep inside a training epoch
-        open_image(file)
+    if check_images:
+        for file in files:  # fail now, naming the file, rather than deep inside a training epoch
+            open_image(file)
     data = load_dataset("imagefolder", data_dir=str(root))
     if "label" not in data["train"].column_names:
         raise ValueError(f"--dataset {root}: put the images in one sub-folder per class, e.g. train/NORMAL/x.png")
+    names = data["train"].features["label"].names
+    for split, rows in data.items():
+        counts = np.bincount(rows["label"], minlength=len(names))
+        if (counts == 0).any():
+            empty = [names[index] for index in np.flatnonzero(counts == 0)]
+            raise ValueError(
+                f"--dataset {root}: split {split!r} has no image of class(es) {empty} (their folders there are "
+                f"empty or missing; it has {dict(zip(names, counts.tolist()))}); every split needs every class"
+            )
     return data
 
 
-def load_tables(files: dict[str, Path], options: DataOptions) -> DatasetDict:
+def load_tables(files: dict[str, Path], options: DataOptions, check_images: bool = True) -> DatasetDict:
     """csv / json / parquet files; image paths are read relative to their file's folder."""
     formats = {TABLE_FORMATS[file.suffix] for file in files.values()}
     if len(formats) > 1:
@@ -165,7 +179,7 @@ def load_tables(files: dict[str, Path], options: DataOptions) -> DatasetDict:
         data = encode_labels(data)
     if "image" in data["train"].column_names:
         data = DatasetDict({
-            split: rows.map(lambda row: {"image": resolve_image_path(row["image"], files[split].parent)})
+            split: rows.map(lambda row: {"image": resolve_image_path(row["image"], files[split].parent, check_images)})
             for split, rows in data.items()
         }).cast_column("image", Image())
     return data
@@ -180,9 +194,12 @@ def read_table(table_format: str, split: str, file: Path) -> Dataset:
         ) from error
 
 
-def resolve_image_path(value: str, folder: Path) -> str:
+def resolve_image_path(value: str, folder: Path, check_image: bool = True) -> str:
     path = Path(value) if Path(value).is_absolute() else folder / value
-    open_image(path)  # names the file if it is missing or corrupt
+    if check_image:
+        open_image(path)  # names the file if it is missing or corrupt
+    elif not path.is_file():
+        raise ValueError(f"Image file not found: {path}")
     return str(path)
 
 
@@ -240,18 +257,26 @@ def require_columns(
                 )
 
 
-def with_validation_split(data: DatasetDict, seed: int, fraction: float = VALIDATION_FRACTION) -> DatasetDict:
-    """Adds a `validation` split carved from `train` when the source has none (seeded, stratified by label)."""
+def with_validation_split(data: DatasetDict, seed: int, fraction: float | None = None) -> DatasetDict:
+    """Adds a `validation` split carved from `train` (seeded, stratified by label) when the source has none, or, with
+    `fraction` (`--validation-from-train`), in place of the source's own (which is then not used)."""
     if "train" not in data:
         raise ValueError(f"The dataset has no train split; it has: {', '.join(data)}")
-    if "validation" in data:
+    if "validation" in data and fraction is None:
         return data
+    fraction = VALIDATION_FRACTION if fraction is None else fraction
     has_labels = isinstance(data["train"].features.get("label"), ClassLabel)
-    parts = data["train"].train_test_split(
-        test_size=fraction, seed=seed, stratify_by_column="label" if has_labels else None
-    )
+    try:
+        parts = data["train"].train_test_split(
+            test_size=fraction, seed=seed, stratify_by_column="label" if has_labels else None
+        )
+    except ValueError as error:  # too few rows, or of a class, for the fraction
+        raise ValueError(f"Cannot carve {fraction:.0%} of {len(data['train'])} training rows as a validation split "
+                         f"(stratified by label): {error}") from error
+    replaced = f", in place of the source's own ({len(data['validation'])} rows)" if "validation" in data else ""
     data = DatasetDict({**data, "train": parts["train"], "validation": parts["test"]})
-    logger.info("made a validation split from train (%.0f%%, seed %d): %s", fraction * 100, seed, split_sizes(data))
+    logger.info("made a validation split from train (%.0f%%, seed %d%s): %s", fraction * 100, seed, replaced,
+                split_sizes(data))
     return data
 
 

@@ -1,9 +1,11 @@
 """A small SYNTHETIC stand-in for the chest X-ray pneumonia data (`hfmodels data make-pneumonia-demo DIR`).
 
-Same layout as the real data (`train/`, `val/`, `test/`, each with `NORMAL/` and `PNEUMONIA/`), so the whole
-workflow (train, evaluate, app) runs offline. The images are drawn, not X-rays: a bright body outline with two
-dark lung fields, a spine and faint ribs; PNEUMONIA images add diffuse, blurred opacities inside the lungs. As in
-the real data, the training split has three PNEUMONIA images for every NORMAL one.
+Same layout as the real data (`train/`, `val/`, `test/`, each with `NORMAL/` and `PNEUMONIA/`), the real split
+sizes divided by `scale_down` (the real data: 1,341 NORMAL / 3,875 PNEUMONIA in train, 8 / 8 in val, 234 / 390 in
+test), and files like the real ones: JPEGs of 0.9-2.2 megapixels, of varied sizes and proportions, a few of them RGB
+(the rest grayscale), so the demo path is the real path (decoded once at the model's size: data/decoded.py). With
+`image_size`, small square PNGs instead (fast, for tests). The images are drawn, not X-rays: a bright body outline
+with two dark lung fields, a spine and faint ribs; PNEUMONIA images add diffuse, blurred opacities inside the lungs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ SYNTHETIC_NOTE = (
     "`hfmodels data make-pneumonia-demo`. These are drawings, not X-rays of people. A model trained on them "
     "learns to tell drawn blobs apart and says nothing about real chest X-rays or pneumonia."
 )
-PNEUMONIA_PER_NORMAL = 3  # the imbalance of the real training split (about 3,900 PNEUMONIA to 1,300 NORMAL)
+REAL_SPLITS = {  # the real data's image counts by split (folder) and class
+    "train": {"NORMAL": 1341, "PNEUMONIA": 3875},
+    "val": {"NORMAL": 8, "PNEUMONIA": 8},
+    "test": {"NORMAL": 234, "PNEUMONIA": 390},
+}
+MEGAPIXELS = (0.9, 2.2)  # the range of the real data's image sizes, about
+RGB_FRACTION = 0.03  # a few of the real files are RGB
+DRAWING_SIZE = 256  # pictures are drawn at most this large, then enlarged (with full-size noise) to their file size
 
 
 def chest_image(rng: np.random.Generator, size: int, pneumonia: bool) -> Image.Image:
@@ -58,30 +67,49 @@ def chest_image(rng: np.random.Generator, size: int, pneumonia: bool) -> Image.I
 
 
 def make_pneumonia_demo(
-    out_dir: str | Path, normal: int = 40, image_size: int = 64, seed: int = 0
+    out_dir: str | Path, scale_down: int = 20, image_size: int | None = None, seed: int = 0
 ) -> dict[str, dict[str, int]]:
-    """Writes the stand-in into `out_dir` (must be new or empty): `normal` NORMAL training images and three
-    times as many PNEUMONIA ones; `val/` and `test/` balanced. Returns the image count per split and class."""
-    if normal < 4:
-        raise ValueError(f"normal={normal}: need at least 4 NORMAL training images")
-    if image_size < 16:
+    """Writes the stand-in into `out_dir` (must be new or empty): the real data's split sizes divided by
+    `scale_down` (at least 2 images of each class in each split), as real-size JPEGs, or with `image_size` as
+    `image_size` x `image_size` PNGs. Returns the image count per split and class."""
+    if scale_down < 1:
+        raise ValueError(f"scale_down={scale_down}: must be >= 1 (1: the real data's sizes)")
+    if image_size is not None and image_size < 16:
         raise ValueError(f"image_size={image_size}: need at least 16 pixels")
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not empty; choose a new folder")
     rng = np.random.default_rng(seed)
-    counts = {
-        "train": {"NORMAL": normal, "PNEUMONIA": PNEUMONIA_PER_NORMAL * normal},
-        "val": {"NORMAL": max(2, normal // 4), "PNEUMONIA": max(2, normal // 4)},
-        "test": {"NORMAL": max(4, normal // 2), "PNEUMONIA": max(4, normal // 2)},
-    }
+    counts = {split: {name: max(2, round(count / scale_down)) for name, count in classes.items()}
+              for split, classes in REAL_SPLITS.items()}
     for split, classes in counts.items():
         for name, count in classes.items():
             folder = out / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for index in range(count):
-                chest_image(rng, image_size, name == "PNEUMONIA").save(folder / f"synthetic_{index:04d}.png")
+                if image_size is not None:
+                    picture = chest_image(rng, image_size, name == "PNEUMONIA")
+                    picture.save(folder / f"synthetic_{index:04d}.png")
+                else:
+                    picture = real_size_image(rng, name == "PNEUMONIA", rgb=index == 1 or rng.random() < RGB_FRACTION)
+                    picture.save(folder / f"synthetic_{index:04d}.jpeg", quality=90)
     (out / "README.txt").write_text(SYNTHETIC_NOTE + "\n")
     # the same, for the run's records: a model trained on this is marked synthetic and medical (see facts.py)
     (out / FACTS_FILE).write_text(json.dumps({"synthetic": True, "medical": True}) + "\n")
     return counts
+
+
+def real_size_image(rng: np.random.Generator, pneumonia: bool, rgb: bool) -> Image.Image:
+    """A picture of 0.9-2.2 megapixels, its proportions 4:5 to 5:4: the chest drawn in a square of the shorter side,
+    centred on a dark detector background, enlarged from DRAWING_SIZE with noise of its own size."""
+    area, aspect = rng.uniform(*MEGAPIXELS) * 1e6, rng.uniform(0.8, 1.25)
+    width, height = round((area * aspect) ** 0.5), round((area / aspect) ** 0.5)
+    side = min(width, height)
+    chest = chest_image(rng, DRAWING_SIZE, pneumonia).resize((side, side), Image.Resampling.BILINEAR)
+    picture = Image.new("L", (width, height), 10)
+    picture.paste(chest, ((width - side) // 2, (height - side) // 2))
+    noise = rng.normal(0, 6, size=(height, width)).astype(np.float32)
+    picture = Image.fromarray(np.clip(np.asarray(picture, np.float32) + noise, 0, 255).astype(np.uint8), mode="L")
+    if rgb:  # a faint tint, as a scan saved in colour shows
+        return Image.merge("RGB", [picture, picture, picture.point(lambda value: value * 0.96)])
+    return picture

@@ -18,21 +18,31 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from datasets import ClassLabel, Dataset, DatasetDict, IterableDataset
+from datasets import ClassLabel, Dataset, DatasetDict, Image, IterableDataset
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
-# Images are resized to the smaller of their own side and this, unless the config's `image_size` is set.
+# The default input size: the first training image's shorter side, but at most this (`--image-size` sets it).
 MAX_DEFAULT_IMAGE_SIZE = 64
 GRAYSCALE_MODES = ("1", "L", "I", "I;16", "F")
+HEADERS_READ = 32  # training images whose headers choose the channels
 
 
 def image_shape_of(train_split: Dataset) -> dict[str, int]:
-    """`num_channels` and `image_size` for a config, fitted to the first training image."""
-    first = train_split[0]["image"]
+    """`num_channels` and `image_size` for a config, fitted to the training images, from their headers (no image is
+    decoded here): grayscale when most of the first HEADERS_READ are; the first image's shorter side."""
+    from ..data.images import opened
+
+    rows = train_split.cast_column("image", Image(decode=False)).select(range(min(len(train_split), HEADERS_READ)))
+    modes, sizes = [], []
+    for index, image in enumerate(rows["image"]):
+        with opened(image["bytes"] or image["path"], image["path"] or f"training image {index}") as picture:
+            modes.append(picture.mode)
+            sizes.append(picture.size)
+    grayscale = sum(mode in GRAYSCALE_MODES for mode in modes)
     return {
-        "num_channels": 1 if first.mode in GRAYSCALE_MODES else 3,
-        "image_size": min(max(first.size), MAX_DEFAULT_IMAGE_SIZE),
+        "num_channels": 1 if 2 * grayscale >= len(modes) else 3,
+        "image_size": min(min(sizes[0]), MAX_DEFAULT_IMAGE_SIZE),
     }
 
 
@@ -68,6 +78,9 @@ class Family:
     greater_is_better: ClassVar[bool] = True
     default_epochs: ClassVar[int] = 10
     default_learning_rate: ClassVar[float] = 1e-3
+    # images decoded once at the config's image_size and num_channels, shorter side resized then centre-cropped
+    # (data/decoded.py); the family's processor must resize and crop alike
+    decodes_images: ClassVar[bool] = False
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> PreTrainedConfig:
         """A config fitted to the data (labels, image size, ...) with the user's overrides applied."""

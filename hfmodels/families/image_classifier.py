@@ -34,6 +34,7 @@ class ImageClassifierFamily(Family):
     main_metric = "accuracy"
     default_epochs = 30
     default_learning_rate = 3e-3
+    decodes_images = True
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> ImageClassifierConfig:
         names = train_split.features["label"].names
@@ -45,7 +46,7 @@ class ImageClassifierFamily(Family):
         return ImageClassifierConfig(**{**fitted, **overrides})
 
     def build_processor(self, config: ImageClassifierConfig) -> ImageClassifierImageProcessor:
-        return centered_image_processor(self.processor_class, config)
+        return centered_image_processor(self.processor_class, config, crop=True)
 
     def transform(self, processor: ImageClassifierImageProcessor, train: bool):
         def to_inputs(batch: dict[str, list]) -> dict[str, Any]:
@@ -71,17 +72,55 @@ class ImageClassifierFamily(Family):
         positive = positive_class(config)
         return {"average": "binary", "pos_label": positive} if metric_name == "f1" else {"pos_label": positive}
 
+    def baselines(
+        self, data: DatasetDict, split: str, config: ImageClassifierConfig | None = None, processor=None
+    ) -> dict[str, dict[str, float]]:
+        """A logistic regression (scikit-learn) on the pixels the model reads, fitted on train, its classes weighted
+        as the model's loss weights them, scored with the model's metrics on the same split."""
+        from sklearn.linear_model import LogisticRegression
+
+        from ..metrics import load_metric
+
+        config = config or self.build_config(data["train"], {})
+        processor = processor or self.build_processor(config)
+        train_pixels, scored_pixels = (pixels_of(data[name], processor, self) for name in ("train", split))
+        regression = LogisticRegression(max_iter=500, class_weight="balanced" if config.class_weights else None)
+        regression.fit(train_pixels, data["train"]["label"])
+        inputs = {"predictions": regression.predict(scored_pixels), "references": np.asarray(data[split]["label"])}
+        if config.num_labels == 2:
+            inputs["prediction_scores"] = regression.predict_proba(scored_pixels)[:, 1]
+        scores = {}
+        for name in self.metrics_for(config):
+            metric = load_metric(name, keep_in_memory=True)
+            given = {key: value for key, value in inputs.items() if key in metric.features}
+            scores.update(metric.compute(**given, **self.metric_kwargs(name, config)))
+        side = config.image_size
+        return {f"logistic regression on the {side}x{side} pixels": scores}
+
     def write_artifacts(self, model, processor, data: DatasetDict, output_dir: Path) -> list[str]:
         return write_confusion_matrix(self, model, processor, data, output_dir)
 
 
-def centered_image_processor(processor_class: type, config):
-    """The image processor of a config's channels and size, mapping pixels to [-1, 1]."""
+def pixels_of(split: Dataset, processor, family: Family, chunk: int = 256) -> np.ndarray:
+    """The images of a split as the model reads them, one flat row each: (n, channels * height * width)."""
+    to_inputs = family.transform(processor, train=False)
+    parts = [to_inputs(split[start : start + chunk])["pixel_values"].flatten(1).numpy()
+             for start in range(0, len(split), chunk)]
+    return np.concatenate(parts)
+
+
+def centered_image_processor(processor_class: type, config, crop: bool = False):
+    """The image processor of a config's channels and size, mapping pixels to [-1, 1]. It resizes images to the
+    config's square size, or with `crop` resizes the shorter side to it and keeps the centre square, so that a
+    non-square image keeps its proportions (as the decoded images of data/decoded.py)."""
+    side = config.image_size
+    resizing = ({"size": {"shortest_edge": side}, "do_center_crop": True, "crop_size": {"height": side, "width": side}}
+                if crop else {"size": {"height": side, "width": side}})
     return processor_class(
         num_channels=config.num_channels,
-        size={"height": config.image_size, "width": config.image_size},
         image_mean=[0.5] * config.num_channels,
         image_std=[0.5] * config.num_channels,
+        **resizing,
     )
 
 

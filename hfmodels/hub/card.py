@@ -147,6 +147,7 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
         "dataset_source": dataset_source(dataset["name"]), "metrics": metrics, "columns": columns,
         "num_samples": run.eval_results.get("metrics", {}).get("num_samples", "?"),
         "best_epoch": run.eval_results.get("best_epoch"),
+        "validation": run.eval_results.get("validation"),  # which rows chose the best epoch (runs since issue 23)
         "results": [("this model", run.eval_results.get("metrics", {})),
                     *run.eval_results.get("baselines", {}).items()],
         "hyperparameters": {k: v for k, v in run.training_args.items()

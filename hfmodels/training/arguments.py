@@ -64,7 +64,21 @@ class TrainingArguments:
     )
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile (inductor)."})
     seed: int = 0
-    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    image_size: int | None = field(
+        default=None,
+        metadata={"help": "Side of the square images image models read: the shorter side is resized to it and the "
+                  "centre kept. Default: the first training image's shorter side, at most 64."},
+    )
+    validation_from_train: float | None = field(
+        default=None,
+        metadata={"help": "Pick the best epoch on this fraction of train (stratified, seeded) instead of the source's "
+                  "validation split (e.g. 0.1 when that split is too small to choose on)."},
+    )
+    num_workers: str = field(
+        default="auto",
+        metadata={"help": "DataLoader worker processes per training process, or auto: the cores this process may use "
+                  "minus those training uses (torch's threads on a CPU, one on a GPU), at most 8."},
+    )
     logging_steps: int = field(default=10, metadata={"help": "Log the training loss every N steps."})
     checkpoint_every: int | None = field(default=None, metadata={"help": "Save a checkpoint every N optimizer steps."})
     keep_checkpoints: int = field(default=2, metadata={"help": "How many of the newest checkpoints to keep."})
@@ -100,7 +114,7 @@ class TrainingArguments:
                     "logging_steps": self.logging_steps}
         positive["keep_checkpoints"] = self.keep_checkpoints
         positive["streaming_validation_size"] = self.streaming_validation_size
-        for name in ("epochs", "max_steps", "eval_batch_size", "checkpoint_every"):
+        for name in ("epochs", "max_steps", "eval_batch_size", "checkpoint_every", "image_size"):
             if getattr(self, name) is not None:
                 positive[name] = getattr(self, name)
         for name, value in positive.items():
@@ -110,6 +124,14 @@ class TrainingArguments:
             raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.num_workers != "auto" and not (str(self.num_workers).isdigit()):
+            raise ValueError(f"--num-workers must be auto or a whole number >= 0, got {self.num_workers!r}")
+        if self.validation_from_train is not None and not 0 < self.validation_from_train < 1:
+            raise ValueError(f"--validation-from-train must be a fraction in (0, 1), got {self.validation_from_train}")
+        if self.validation_from_train is not None and self.streaming:
+            raise ValueError("--validation-from-train cannot carve a stream; use --streaming-validation-size")
+        if self.image_size is not None and "image_size" in self.model_config_overrides():
+            raise ValueError("--image-size and --model-config image_size=... both set the image size; pick one")
         if self.streaming and self.max_steps is None:
             raise ValueError("--streaming needs --max-steps: a stream has no length to count epochs by")
         if self.class_weights not in (None, "auto"):

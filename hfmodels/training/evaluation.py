@@ -10,6 +10,7 @@ from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError
 
 from ..data import DataOptions, load_source, require_columns, with_validation_split
+from ..data.decoded import decoded_images
 from ..families import Family, family_of_config, load_config
 from .loop import evaluate_model, make_accelerator, make_loader
 
@@ -38,8 +39,12 @@ def evaluate_saved(
     model, processor, family = load_trained(path)
     trained_with = training_arguments_of(path)
     dataset = dataset or trained_with.get("dataset") or family.default_dataset
-    data = with_validation_split(load_source(dataset), seed=trained_with.get("seed", 0))
+    data = load_source(dataset, check_images=not family.decodes_images)
+    data = with_validation_split(data, seed=trained_with.get("seed", 0),
+                                 fraction=trained_with.get("validation_from_train"))
     require_columns(data, family.columns, dataset, DataOptions())
+    if family.decodes_images:  # decoded once, at the model's input size, as training did (data/decoded.py)
+        data = decoded_images(data, model.config.image_size, model.config.num_channels)
     if split not in data:
         raise ValueError(f"Dataset {dataset!r} has no split {split!r}; it has: {', '.join(data)}")
     accelerator = make_accelerator()

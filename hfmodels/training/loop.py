@@ -29,11 +29,19 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_scheduler
 
 from ..atomic import STAGING_PREFIX, replaced_folder
-from ..data import load_source, load_streaming, require_columns, split_sizes, with_validation_split
+from ..data import (
+    VALIDATION_FRACTION,
+    load_source,
+    load_streaming,
+    require_columns,
+    split_sizes,
+    with_validation_split,
+)
+from ..data.decoded import decoded_images
 from ..data.facts import data_facts
 from ..errors import ModelSavedError, first_line
 from ..families import Family, get_family
-from ..families.base import held_out_split
+from ..families.base import MAX_DEFAULT_IMAGE_SIZE, held_out_split
 from ..metrics import load_metric
 from .arguments import TrainingArguments
 from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
@@ -73,22 +81,21 @@ def cpu_has_native_bf16() -> bool:
 
 
 class SeededBatches(torch.utils.data.Dataset):
-    """Rows through the family's transform, with the `random` module seeded from (seed, epoch, batch) while
-    a batch is made. Augmentations then do not depend on what was drawn before: a resumed run makes the same
-    batches as an uninterrupted one, even though the loader fetches a batch ahead, and with any worker count."""
+    """Rows through the family's transform, with the `random` module seeded from (seed, the batch's row indices)
+    while a batch is made. Augmentations then do not depend on what was drawn before: a resumed run makes the same
+    batches as an uninterrupted one, even though the loader fetches a batch ahead, and with any worker count. (The
+    indices, which the shuffle draws anew every epoch, stand for the epoch: persistent workers hold a copy of this
+    object made when they started, which an epoch counter set later would not reach.)"""
 
     def __init__(self, rows: Dataset, seed: int):
-        self.rows, self.seed, self.epoch = rows, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.rows, self.seed = rows, seed
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         state = random.getstate()
-        random.seed(f"{self.seed}-{self.epoch}-{indices[0]}-{len(indices)}")
+        random.seed(f"{self.seed}-{','.join(map(str, indices))}")
         try:
             return self.rows.__getitems__(indices)
         finally:
@@ -103,22 +110,43 @@ def make_loader(
     seed: int = 0,
 ) -> DataLoader:
     split = family.prepare(split, processor)
+    # workers kept from one epoch to the next; batches in page-locked memory copy to a GPU faster
+    workers = {"num_workers": num_workers, "persistent_workers": num_workers > 0,
+               "pin_memory": torch.cuda.is_available()}
     if isinstance(split, IterableDataset):  # a stream: shuffled through a buffer, transformed as it is read
         rows = split.shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER) if train else split
         rows = rows.map(family.transform(processor, train=train), batched=True, batch_size=batch_size,
                         remove_columns=list(split.features or []))
-        return DataLoader(rows, batch_size=batch_size, collate_fn=family.collate, num_workers=num_workers)
+        return DataLoader(rows, batch_size=batch_size, collate_fn=family.collate, **workers)
     return DataLoader(
         SeededBatches(split.with_transform(family.transform(processor, train=train)), seed),
         batch_size=batch_size,
         shuffle=train,
         drop_last=train and len(split) > batch_size,
         collate_fn=family.collate,
-        num_workers=num_workers,
         # its own generator: starting an epoch's iterator then draws nothing from the global torch RNG
         # (dropout's), so a resumed run draws the same dropout masks as an uninterrupted one
         generator=torch.Generator().manual_seed(seed),
+        **workers,
     )
+
+
+MAX_AUTO_WORKERS = 8
+
+
+def resolve_num_workers(num_workers: str | int, accelerator: Accelerator) -> int:
+    """`--num-workers`: a number as given; `auto`: the cores this process may use, shared with the other training
+    processes on this machine, minus what training itself uses (torch's threads on a CPU, one core feeding a GPU)."""
+    if str(num_workers) != "auto":
+        return int(num_workers)
+    training = 1 if accelerator.device.type != "cpu" else torch.get_num_threads()
+    return max(0, min(MAX_AUTO_WORKERS, cores_per_process() - training))
+
+
+def cores_per_process() -> int:
+    """The cores this process may use, shared with the other training processes on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))  # set by accelerate launch and torchrun
 
 
 @torch.no_grad()
@@ -162,6 +190,7 @@ def train(args: TrainingArguments, after_save: dict[str, Callable[[Path], Any]] 
 
     data = load_training_data(args, family, dataset_name, accelerator)
     model, processor = build_model(args, family, data)
+    decode_images_once(args, family, accelerator, data, model.config)
     run = prepare_run(args, family, accelerator, model, processor, data)
     state, best_weights = resume_state(accelerator, resume_path, args, output_dir)
     tracker_runs = start_tracking(accelerator, args, output_dir, family, run.unwrapped.config)
@@ -188,6 +217,7 @@ def train(args: TrainingArguments, after_save: dict[str, Callable[[Path], Any]] 
         "best_epoch": state.best_epoch,
         "metrics": final_metrics,
         "validation_metrics": {family.main_metric: state.best_metric},
+        "validation": data.validation,  # the rows that chose the best epoch
         "baselines": {},
     }
     samples_per_process = accelerator.gather(torch.tensor([samples_seen], device=accelerator.device)).tolist()
@@ -230,27 +260,52 @@ class TrainingData:
     train_rows: Dataset | IterableDataset  # what training reads: the train split or its stream
     sizes: dict[str, Any]
     facts: dict[str, bool]  # what the source declares: synthetic, medical (data/facts.py)
+    validation: dict[str, Any]  # which rows pick the best epoch: where they come from, how many
+
+
+# Fewer validation rows than this cannot pick an epoch reliably: one row moves accuracy by over a point.
+MIN_VALIDATION_SIZE = 100
 
 
 def load_training_data(args: TrainingArguments, family: Family, name: str, accelerator: Accelerator) -> TrainingData:
-    """The data source with a validation split (carved from train when it has none), checked for the family's
-    columns."""
+    """The data source with a validation split (carved from train when it has none, or when asked), checked for the
+    family's columns. A family that decodes its images once (data/decoded.py) checks the files then, not here."""
     if args.streaming:
         train_rows, splits = load_streaming(name, args.data_options(), args.streaming_validation_size,
                                             STREAM_SAMPLE_SIZE)
+        source = splits
     else:
-        splits = with_validation_split(load_source(name, args.data_options()), seed=args.seed)
+        source = load_source(name, args.data_options(), check_images=not family.decodes_images)
+        splits = with_validation_split(source, seed=args.seed, fraction=args.validation_from_train)
         train_rows = splits["train"]
     require_columns(splits, family.columns, name, args.data_options())
     sizes = {**split_sizes(splits), "train": "streamed"} if args.streaming else split_sizes(splits)
+    if args.validation_from_train is not None:
+        origin = f"carved from train ({args.validation_from_train:.0%}, stratified, seed {args.seed})"
+    elif "validation" in source and source["validation"] is splits["validation"]:
+        origin = "the source's validation split"
+    else:
+        origin = f"carved from train ({VALIDATION_FRACTION:.0%}, stratified, seed {args.seed}; the source has none)"
+    validation = {"origin": origin, "num_samples": len(splits["validation"])}
     if accelerator.is_main_process:
-        logger.info("dataset %s: %s", name, sizes)
-    return TrainingData(name, splits, train_rows, sizes, data_facts(name))
+        logger.info("dataset %s: %s; the best epoch is chosen on %d validation rows, %s", name, sizes,
+                    validation["num_samples"], origin)
+        if validation["num_samples"] < MIN_VALIDATION_SIZE and args.validation_from_train is None:
+            logger.warning(
+                "the validation split has only %d rows, too few to choose the best epoch on (one row moves "
+                "accuracy by %.1f points); pass --validation-from-train 0.1 to choose it on a stratified tenth of "
+                "train instead", validation["num_samples"], 100 / validation["num_samples"])
+    return TrainingData(name, splits, train_rows, sizes, data_facts(name), validation)
 
 
 def build_model(args: TrainingArguments, family: Family, data: TrainingData) -> tuple[PreTrainedModel, Any]:
     """The model and its processor, fitted to the training data, with the user's config overrides."""
     overrides = args.model_config_overrides()
+    if args.image_size is not None:
+        if "image_size" not in getattr(family.config_class, "__annotations__", {}):
+            raise ValueError(f"--image-size: the {family.name} model has no image size of its own (image "
+                             "families: image-classifier, segmentation, autoencoder, vae)")
+        overrides["image_size"] = args.image_size
     if args.class_weights == "auto":
         overrides["class_weights"] = family.balanced_class_weights(data.splits["train"])
         logger.info("class weights (inverse frequency in train): %s", overrides["class_weights"])
@@ -260,6 +315,25 @@ def build_model(args: TrainingArguments, family: Family, data: TrainingData) -> 
             raise ValueError(f"--gradient-checkpointing: the {family.name} model does not support it")
         model.gradient_checkpointing_enable()
     return model, processor
+
+
+def decode_images_once(args: TrainingArguments, family: Family, accelerator: Accelerator, data: TrainingData,
+                       config) -> None:
+    """For a family that reads its images at one size: every split's images decoded at the model's input size once
+    (data/decoded.py; the main process first, the others then read its cache). A stream stays decoded as read."""
+    if not family.decodes_images:
+        return
+    side = config.image_size
+    if accelerator.is_main_process:
+        logger.info("input images: %dx%d, %d channel(s) (%s; shorter side resized, centre kept)", side, side,
+                    config.num_channels, "--image-size" if args.image_size else
+                    f"default: the first image's shorter side, at most {MAX_DEFAULT_IMAGE_SIZE}; set --image-size")
+    if not args.streaming:
+        # before training starts every core is free to decode (`auto`), else as many processes as workers
+        processes = cores_per_process() if str(args.num_workers) == "auto" else int(args.num_workers)
+        with accelerator.main_process_first():
+            data.splits = decoded_images(data.splits, side, config.num_channels, num_proc=processes or None)
+        data.train_rows = data.splits["train"]
 
 
 @dataclass
@@ -284,8 +358,12 @@ def prepare_run(
 ) -> PreparedRun:
     """Loaders, AdamW and the learning-rate schedule, through `accelerator.prepare`."""
     eval_batch_size = args.eval_batch_size or args.batch_size
-    train_loader = make_loader(data.train_rows, family, processor, True, args.batch_size, args.num_workers, args.seed)
-    eval_loader = make_loader(data.splits["validation"], family, processor, False, eval_batch_size, args.num_workers)
+    workers = resolve_num_workers(args.num_workers, accelerator)
+    if accelerator.is_main_process:
+        logger.info("data loading: %d worker process(es)%s", workers,
+                    " (--num-workers auto)" if str(args.num_workers) == "auto" else "")
+    train_loader = make_loader(data.train_rows, family, processor, True, args.batch_size, workers, args.seed)
+    eval_loader = make_loader(data.splits["validation"], family, processor, False, eval_batch_size, workers)
     learning_rate = args.learning_rate or family.default_learning_rate
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
@@ -338,10 +416,8 @@ def train_epochs(
         run.model.train()
         batches = (accelerator.skip_first_batches(run.train_loader, state.batches_in_epoch) if state.batches_in_epoch
                    else run.train_loader)
-        batches.set_epoch(state.epoch)  # the data order and augmentations of this epoch (reshuffles a stream)
-        if isinstance(batches.dataset, SeededBatches):
-            batches.dataset.set_epoch(state.epoch)
-        for batch in batches:
+        batches.set_epoch(state.epoch)  # the data order, and so the augmentations, of this epoch (reshuffles a stream)
+        for batch in progress.timed(batches):
             with accelerator.accumulate(run.model):
                 loss = run.model(**batch).loss
                 accelerator.backward(loss)
@@ -365,7 +441,8 @@ def train_epochs(
                 save_checkpoint(accelerator, output_dir, state, best_weights, args.keep_checkpoints)
             if state.step >= run.max_steps:
                 break
-        best_weights = end_epoch(family, accelerator, run, state, best_weights, progress)
+        with progress.paused():  # evaluation time is neither data nor step time
+            best_weights = end_epoch(family, accelerator, run, state, best_weights, progress)
     progress.close()
     return samples_seen, best_weights
 
@@ -552,14 +629,36 @@ def write_json(path: Path, value: Any) -> None:
 
 
 class StepProgress:
-    """A progress bar on an interactive terminal; one plain line every logging step otherwise (CI, log files)."""
+    """A progress bar on an interactive terminal; one plain line every logging step otherwise (CI, log files). Both
+    show the time a step waited for its data beside the time it computed, so a slow loader shows as such."""
 
     def __init__(self, total: int, initial: int, samples_per_step: int, enabled: bool, logging_steps: int):
         self.enabled, self.logging_steps, self.total = enabled, logging_steps, total
         self.samples_per_step = samples_per_step
         self.last_time, self.last_step = time.time(), initial
+        self.data_seconds = 0.0  # waited for batches since the last logging step
         interactive = enabled and sys.stderr.isatty()
         self.bar = tqdm(total=total, initial=initial, file=sys.stderr, dynamic_ncols=True) if interactive else None
+
+    def timed(self, batches) -> Iterator[Any]:
+        """The batches of `batches`, the time spent waiting for each counted as data time."""
+        iterator = iter(batches)
+        while True:
+            started = time.perf_counter()
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            self.data_seconds += time.perf_counter() - started
+            yield batch
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        started = time.time()
+        try:
+            yield
+        finally:
+            self.last_time += time.time() - started
 
     def update(self, step: int, epoch: int, loss: torch.Tensor, learning_rate: float) -> dict[str, Any] | None:
         """Returns the record to log on logging steps, else None. The loss is read only then: reading it waits
@@ -569,17 +668,22 @@ class StepProgress:
         if step % self.logging_steps and step != self.total:
             return None
         loss = loss.item()
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{learning_rate:.2e}")
         now = time.time()
+        steps = max(step - self.last_step, 1)
         steps_per_second = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        self.last_time, self.last_step = now, step
+        data_ms = 1000 * self.data_seconds / steps
+        compute_ms = max(0.0, 1000 * (now - self.last_time) / steps - data_ms)
+        self.last_time, self.last_step, self.data_seconds = now, step, 0.0
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{learning_rate:.2e}", data=f"{data_ms:.0f}ms",
+                                 step=f"{compute_ms:.0f}ms")
         record = {"step": step, "epoch": epoch + 1, "loss": loss, "learning_rate": learning_rate,
-                  "samples_per_second": steps_per_second * self.samples_per_step, "time": now}
+                  "samples_per_second": steps_per_second * self.samples_per_step,
+                  "data_ms_per_step": data_ms, "compute_ms_per_step": compute_ms, "time": now}
         if self.enabled and self.bar is None:
             eta = (self.total - step) / max(steps_per_second, 1e-9)
-            logger.info("step %d/%d  loss %.4f  lr %.2e  %.0f samples/s  eta %.0fs", step, self.total, loss,
-                        learning_rate, record["samples_per_second"], eta)
+            logger.info("step %d/%d  loss %.4f  lr %.2e  %.0f samples/s  data %.1f ms + step %.1f ms  eta %.0fs",
+                        step, self.total, loss, learning_rate, record["samples_per_second"], data_ms, compute_ms, eta)
         return record
 
     def write(self, line: str) -> None:
