@@ -89,6 +89,17 @@ def test_the_card_says_what_the_run_recorded_it_is_not_what_its_labels_suggest(r
     assert check_card(run_dir) == []
 
 
+def test_a_local_data_folder_is_named_by_its_own_name_not_its_absolute_path(run_dir):
+    for record, field in (("eval_results.json", "dataset"), ("training_args.json", None)):
+        data = json.loads((run_dir / record).read_text())
+        (data[field] if field else data)["name" if field else "dataset"] = "/home/someone/private/chest_xray"
+        (run_dir / record).write_text(json.dumps(data))
+    card = ModelCard.load(write_card(run_dir, "someone/xray"))
+    assert "/home/someone" not in str(card) and "`chest_xray`" in card.text
+    assert card.data.eval_results[0].dataset_name == "chest_xray" and card.data.datasets is None
+    assert check_card(run_dir) == []
+
+
 def test_check_finds_numbers_that_differ_from_eval_results(run_dir):
     readme = write_card(run_dir, "someone/digits")
     accuracy = json.loads((run_dir / "eval_results.json").read_text())["metrics"]["accuracy"]

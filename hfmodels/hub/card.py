@@ -71,7 +71,7 @@ def result_metrics(eval_results: dict[str, Any]) -> dict[str, float]:
 def card_data(run: RunFolder, repo_id: str, license: str | None) -> ModelCardData:
     """The card's metadata: what the Hub indexes and shows beside the model."""
     dataset = run.eval_results.get("dataset", {})
-    name = dataset.get("name")
+    name = shown_dataset_name(dataset.get("name"))
     results = [
         EvalResult(
             task_type=run.eval_results.get("task", run.family.pipeline_tag), dataset_type=name, dataset_name=name,
@@ -91,6 +91,12 @@ def card_data(run: RunFolder, repo_id: str, license: str | None) -> ModelCardDat
         base_model=run.training_args.get("base_model"),
         eval_results=results or None,
     )
+
+
+def shown_dataset_name(name: str | None) -> str | None:
+    """The dataset's name as a card shows it: a local folder by its own name, never the absolute path it had on the
+    machine that trained (which says nothing to a reader and tells where the files lived)."""
+    return Path(name).name if name and Path(name).is_absolute() else name
 
 
 def is_hub_dataset(name: str | None) -> bool:
@@ -137,6 +143,8 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
     metrics = result_metrics(run.eval_results)
     optional = ("name", "split", "config", "revision", "fingerprint", "sizes", "synthetic")
     dataset = {**dict.fromkeys(optional), **run.eval_results.get("dataset", {})}
+    source = dataset_source(dataset["name"])
+    dataset["name"] = shown_dataset_name(dataset["name"])
     columns = [m for m in run.eval_results.get("metrics", {}) if m != "num_samples"]
     labels = list(getattr(run.config, "id2label", {}).values())
     plots = [(p.name, PLOT_CAPTIONS.get(p.name, p.stem.replace("_", " ").capitalize() + "."))
@@ -144,13 +152,13 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
     context = {
         "repo_id": repo_id, "family": run.family, "license": license, "config": config_summary(run),
         "labels": labels, "num_parameters": parameter_count(run), "dataset": dataset,
-        "dataset_source": dataset_source(dataset["name"]), "metrics": metrics, "columns": columns,
+        "dataset_source": source, "metrics": metrics, "columns": columns,
         "num_samples": run.eval_results.get("metrics", {}).get("num_samples", "?"),
         "best_epoch": run.eval_results.get("best_epoch"),
         "validation": run.eval_results.get("validation"),  # which rows chose the best epoch (runs since issue 23)
         "results": [("this model", run.eval_results.get("metrics", {})),
                     *run.eval_results.get("baselines", {}).items()],
-        "hyperparameters": {k: v for k, v in run.training_args.items()
+        "hyperparameters": {k: shown_dataset_name(v) if k == "dataset" else v for k, v in run.training_args.items()
                             if k not in ("output_dir", "push_to_hub", "hub_private")},
         "run_info": run.run_info, "plots": plots, "samples": run.samples,
         "medical": run.eval_results.get("medical", False),
@@ -245,10 +253,11 @@ def check_card(run_dir: str | Path) -> list[str]:
     for metric in found.keys() - expected.keys():
         problems.append(f"model-index reports {metric}, which eval_results.json does not have; remove it")
     dataset = run.eval_results.get("dataset", {})
+    name = shown_dataset_name(dataset.get("name"))
     for result in found.values():
-        if (result.dataset_name, result.dataset_split) != (dataset.get("name"), dataset.get("split")):
+        if (result.dataset_name, result.dataset_split) != (name, dataset.get("split")):
             problems.append(f"model-index result {result.metric_type} names dataset {result.dataset_name!r} split "
-                            f"{result.dataset_split!r}; eval_results.json has {dataset.get('name')!r} split "
+                            f"{result.dataset_split!r}; eval_results.json has {name!r} split "
                             f"{dataset.get('split')!r}")
     for match in IMAGE_LINK.finditer(card.text):
         link = match[1] or match[2]
