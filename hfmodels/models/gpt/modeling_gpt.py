@@ -59,7 +59,8 @@ class GPTRotaryTable(nn.Module):
     """The precomputed RoPE table (a non-persistent buffer), looked up by position id.
 
     RoPE rotates each pair of neighbouring dimensions (2i, 2i + 1) of the queries and keys by the angle
-    position * theta ** (-2i / head_dim): as complex numbers, one multiplication by cos + i sin.
+    position * theta ** (-2i / head_dim): as complex numbers, one multiplication by cos + i sin,
+    written out in real numbers (ONNX has no complex tensors).
     """
 
     def __init__(self, config: GPTConfig):
@@ -67,14 +68,17 @@ class GPTRotaryTable(nn.Module):
         self.register_buffer("table", rope_table(config), persistent=False)
 
     def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
-        # position_ids: (batch or 1, seq) -> (batch or 1, seq, 1, 1, head_dim / 2) complex, broadcast over (q|k, heads)
-        return torch.view_as_complex(self.table[position_ids].float())[:, :, None, None]
+        # position_ids: (batch or 1, seq) -> (batch or 1, seq, 1, 1, head_dim / 2, 2) (cos, sin), broadcast over
+        # (q|k, heads); real-valued, as ONNX exporters need
+        return self.table[position_ids].float()[:, :, None, None]
 
 
 def apply_rotary(qk: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """Rotates (b, t, 2, heads, head_dim) queries and keys by the complex `rotation` (b or 1, t, 1, 1, head_dim / 2)."""
-    pairs = torch.view_as_complex(qk.float().unflatten(-1, (-1, 2)))  # (b, t, 2, heads, head_dim / 2) complex
-    return torch.view_as_real(pairs * rotation).flatten(-2).to(qk.dtype)  # (b, t, 2, heads, head_dim)
+    """Rotates (b, t, 2, heads, head_dim) queries and keys by `rotation` (b or 1, t, 1, 1, head_dim / 2, 2): each
+    pair (x, y) times cos + i sin, written out in real numbers."""
+    x, y = qk.float().unflatten(-1, (-1, 2)).unbind(-1)  # (b, t, 2, heads, head_dim / 2) each
+    cos, sin = rotation.unbind(-1)
+    return torch.stack((x * cos - y * sin, x * sin + y * cos), dim=-1).flatten(-2).to(qk.dtype)  # (b, t, 2, heads, hd)
 
 
 def eager_attention_forward(
@@ -317,7 +321,7 @@ class GPTModel(GPTPreTrainedModel):
         if self.config.position_embedding_type == "learned":
             hidden_states = hidden_states + self.embed_positions(position_ids)  # (b, t, width)
         else:
-            rotary = self.rotary(position_ids)  # (b or 1, t, 1, 1, head_dim / 2) complex
+            rotary = self.rotary(position_ids)  # (b or 1, t, 1, 1, head_dim / 2, 2) cos, sin
         hidden_states = self.dropout(hidden_states)
         for layer in self.layers:
             hidden_states = layer(hidden_states, rotary=rotary, attn_mask=attn_mask, is_causal=is_causal, cache=cache)
