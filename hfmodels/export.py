@@ -69,10 +69,10 @@ def export_onnx(run: str | Path, out: str | Path, opset: int = 18) -> dict[str, 
         raise ValueError(f"ONNX export needs onnx, onnxscript and onnxruntime: pip install 'hfmodels[onnx]' "
                          f"({error})") from error
     run, out = Path(run), Path(out)
-    family = family_of_config(load_config(run))
-    model = family.model_class.from_pretrained(run).eval()
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not empty: give a new folder for the export")
+    family = family_of_config(load_config(run))
+    model = family.model_class.from_pretrained(run).eval()
     out.mkdir(parents=True, exist_ok=True)
     graph, names = graph_of(family, model)
     text = "input_ids" in names
