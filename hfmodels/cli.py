@@ -51,7 +51,7 @@ def command_evaluate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hfmodels evaluate", description="Score a saved model; prints JSON.")
     parser.add_argument("model", help="Model folder or Hub repo id.")
     parser.add_argument("--dataset", help="Data source (default: the one the model was trained on).")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", help="Default: the split training reports on (test, else validation).")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
     from .training.evaluation import evaluate_saved

@@ -237,3 +237,44 @@ def test_the_export_refuses_a_folder_in_use_before_loading_anything(tmp_path):
     with pytest.raises(ValueError, match="not empty"):
         export_onnx(tmp_path / "no-model-here", tmp_path / "out")
     assert [path.name for path in (tmp_path / "out").iterdir()] == ["keep.txt"]
+
+
+def launch(config: Path, *args: str, cwd: Path, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`accelerate launch --config_file CONFIG [OPTIONS] scripts/train.py ARGS`, as the README shows it."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("accelerate")), "launch", "--config_file", str(config), *options,
+         str(REPO / "scripts" / "train.py"), *args],
+        capture_output=True, text=True, cwd=cwd, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def test_the_launch_configs_precision_holds_unless_the_flag_is_given(tmp_path):
+    """No --mixed-precision: the launch config's bf16 runs (it used to be overridden by the flag's default `no`), and
+    run_info.json says what ran."""
+    config = tmp_path / "bf16.yaml"
+    config.write_text((REPO / "scripts" / "accelerate_configs" / "cpu.yaml").read_text()
+                      .replace('mixed_precision: "no"', "mixed_precision: bf16"))
+    result = launch(config, *TINY_CLASSIFIER[:-2], "--max-steps", "2", "--report-to", "none",
+                    "--output-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((tmp_path / "run" / "run_info.json").read_text())
+    assert info["mixed_precision"] == "bf16"
+    assert info["distributed_type"] == "NO" and info["model_wrapper"] is None
+
+
+def test_an_fsdp_launch_config_on_a_cpu_is_refused_not_run_as_ddp(tmp_path):
+    result = launch(REPO / "scripts" / "accelerate_configs" / "fsdp.yaml", "--report-to", "none", "--output-dir",
+                    str(tmp_path / "run"), cwd=tmp_path, options=("--num_processes", "1"))
+    assert result.returncode != 0
+    assert "FSDP launch config (distributed_type: FSDP) needs GPUs" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_defaults_to_the_split_training_reports_on(served, tmp_path):
+    from hfmodels.training.evaluation import evaluate_saved
+
+    from .test_training import make_image_folder
+
+    folder = make_image_folder(tmp_path / "no-test-split", splits=(("train", 12),))
+    result = evaluate_saved(served["run"], dataset=str(folder))
+    assert result["split"] == "validation" and result["metrics"]["num_samples"] > 0

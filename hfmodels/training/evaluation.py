@@ -11,6 +11,7 @@ from huggingface_hub.errors import EntryNotFoundError
 
 from ..data import DataOptions, load_source, require_columns, with_validation_split
 from ..families import Family, family_of_config, load_config
+from ..families.base import held_out_split
 from .loop import evaluate_model, make_accelerator, make_loader
 
 
@@ -32,14 +33,16 @@ def training_arguments_of(path: str | Path) -> dict[str, Any]:
 
 
 def evaluate_saved(
-    path: str | Path, dataset: str | None = None, split: str = "test", batch_size: int = 256
+    path: str | Path, dataset: str | None = None, split: str | None = None, batch_size: int = 256
 ) -> dict[str, Any]:
-    """Scores the model in `path` on a split of `dataset` (default: the dataset it was trained on)."""
+    """Scores the model in `path` on a split of `dataset` (default: the dataset it was trained on) and `split`
+    (default: the one training reports on, test when the source has one, else validation)."""
     model, processor, family = load_trained(path)
     trained_with = training_arguments_of(path)
     dataset = dataset or trained_with.get("dataset") or family.default_dataset
     data = with_validation_split(load_source(dataset), seed=trained_with.get("seed", 0))
     require_columns(data, family.columns, dataset, DataOptions())
+    split = split or held_out_split(data)
     if split not in data:
         raise ValueError(f"Dataset {dataset!r} has no split {split!r}; it has: {', '.join(data)}")
     accelerator = make_accelerator()
