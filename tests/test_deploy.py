@@ -2,6 +2,7 @@
 `hfmodels export onnx` checked with onnxruntime; the pipelines' defaults; launch configs that do what they say."""
 
 import base64
+import hashlib
 import io
 import json
 import logging
@@ -278,3 +279,48 @@ def test_evaluate_defaults_to_the_split_training_reports_on(served, tmp_path):
     folder = make_image_folder(tmp_path / "no-test-split", splits=(("train", 12),))
     result = evaluate_saved(served["run"], dataset=str(folder))
     assert result["split"] == "validation" and result["metrics"]["num_samples"] > 0
+
+
+PUSH_DATASET = """
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Image as ImageFeature
+from PIL import Image
+
+rng = np.random.default_rng(0)
+features = Features({"image": ImageFeature(), "label": ClassLabel(names=["dark", "light"])})
+
+def split(count):
+    labels = [i % 2 for i in range(count)]
+    images = [Image.fromarray((rng.integers(0, 100, (8, 8)) + 120 * label).astype(np.uint8)) for label in labels]
+    return Dataset.from_dict({"image": images, "label": labels}, features=features)
+
+DatasetDict({"train": split(40), "test": split(10)}).push_to_hub("tester/tiny-images")
+"""
+
+
+def test_datasets_push_to_hub_then_train_on_it_through_the_loopback_hub(tmp_path):
+    """The loopback Hub answers preupload as the Hub does (parquet shards as LFS), so `DatasetDict.push_to_hub`
+    works against it (it failed with FileNotFoundError on its temporary shard), and training reads the data back."""
+    from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER, client_env
+    from hfmodels.testing.hub import LoopbackHub
+
+    with LoopbackHub({TEST_TOKEN: TEST_USER}, upload_modes="hub") as hub:
+        env = {key: value for key, value in client_env(hub, tmp_path / "hf_home").items()
+               if key != "HF_DATASETS_OFFLINE"}
+        env.update({"HF_HUB_DISABLE_XET": "1", "OMP_NUM_THREADS": "1"})
+        pushed = subprocess.run([sys.executable, "-c", PUSH_DATASET], capture_output=True, text=True, env=env,
+                                cwd=tmp_path, timeout=300)
+        assert pushed.returncode == 0, pushed.stderr[-3000:]
+        files = hub.files("tester/tiny-images", repo_type="dataset")
+        shards = [path for path in files if path.endswith(".parquet")]
+        assert len(shards) == 2  # train and test, each through the LFS batch API, not inline in the commit
+        assert all(f"lfs:{hashlib.sha256(files[path]).hexdigest()}" in hub.uploaded for path in shards)
+        assert not [path for path in hub.uploaded if path.endswith(".parquet")]
+        trained = subprocess.run(
+            [sys.executable, "-m", "hfmodels.cli", "train", "--dataset", "tester/tiny-images", *TINY_CLASSIFIER[:-2],
+             "--max-steps", "2", "--report-to", "none", "--output-dir", str(tmp_path / "run")],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+        )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert results["dataset"]["name"] == "tester/tiny-images" and results["dataset"]["sizes"]["test"] == 10
