@@ -324,3 +324,15 @@ def test_datasets_push_to_hub_then_train_on_it_through_the_loopback_hub(tmp_path
     assert trained.returncode == 0, trained.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
     assert results["dataset"]["name"] == "tester/tiny-images" and results["dataset"]["sizes"]["test"] == 10
+
+
+def test_vae_interpolates_batches_of_pairs_like_single_pairs():
+    model = build(hfmodels, "vae").eval()
+    images = torch.rand(3, 2, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # 3 pairs
+    strips = model.interpolate(images[:, 0], images[:, 1], steps=4)
+    assert strips.shape == (3, 4, 1, 8, 8)
+    for pair, strip in zip(images, strips):
+        torch.testing.assert_close(strip, model.interpolate(pair[0], pair[1], steps=4))
+    torch.testing.assert_close(strips[:, [0, -1]], model(images.flatten(0, 1)).reconstruction.unflatten(0, (3, 2)))
+    with pytest.raises(ValueError, match=r"a and b must be images of one shape"):
+        model.interpolate(images[:, 0], images[0, 1], steps=4)
