@@ -55,8 +55,10 @@ def class_probabilities(scores: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class ServedModel(PythonModel):
+    """The saved model behind `mlflow models serve`: rows of the signature's columns in, a JSON-ready dict per row
+    out."""
+
     def load_context(self, context) -> None:
-        import torch
         from transformers import AutoModelForSequenceClassification, AutoProcessor, pipeline
 
         path = context.artifacts["model"]
@@ -65,7 +67,6 @@ class ServedModel(PythonModel):
         if self.task == "image-text-classification":  # the fusion family: no transformers pipeline for it
             self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
             self.model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True).eval()
-            self.torch = torch
         else:
             self.pipeline = pipeline(self.task, model=path, trust_remote_code=True)
 
@@ -75,7 +76,7 @@ class ServedModel(PythonModel):
                   if "image" in self.inputs else None)
         texts = [str(v) for v in column(model_input, "text")] if "text" in self.inputs else None
         if self.task in ("image-classification", "text-classification"):
-            top_k = self.model_labels()
+            top_k = self.pipeline.model.config.num_labels  # every class's probability
             results = self.pipeline(images if images is not None else texts, top_k=top_k,
                                     **({"truncation": True} if texts is not None else {}))
             return [class_probabilities(scores) for scores in results]
@@ -90,12 +91,11 @@ class ServedModel(PythonModel):
             return [{"features": features} for features in self.pipeline(images)]
         return self.classify_pairs(images, texts)
 
-    def model_labels(self) -> int:
-        return self.pipeline.model.config.num_labels
-
     def classify_pairs(self, images: list, texts: list[str]) -> list[dict]:
-        inputs = self.processor(images=images, text=texts, padding=True, return_tensors="pt")
-        with self.torch.no_grad():
+        import torch
+
+        inputs = self.processor(images=images, text=texts, padding=True, truncation=True, return_tensors="pt")
+        with torch.no_grad():
             probabilities = self.model(**inputs).logits.softmax(-1)  # (batch, num_labels)
         labels = self.model.config.id2label
         return [class_probabilities([{"label": labels[i], "score": p} for i, p in enumerate(row.tolist())])
