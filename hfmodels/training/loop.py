@@ -37,7 +37,7 @@ from ..families.base import held_out_split
 from ..metrics import load_metric
 from .arguments import TrainingArguments
 from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
-from .tracking import finish_tracking, start_tracking, tracker_names
+from .tracking import MLFLOW_MODEL_DIR, finish_tracking, start_tracking, tracker_names
 
 logger = logging.getLogger(__name__)
 
@@ -496,11 +496,11 @@ class AfterTraining:
 def run_history(output_dir: Path) -> tuple[str, ...]:
     """What the new version of a run folder carries over from the old: its folders (checkpoints, tracker logs),
     the MLflow store and the card (whose hand-written sections the new card keeps). The old model's files, records
-    and pictures are replaced."""
+    and pictures are replaced, and so is its MLflow model (a run without MLflow tracking then has none)."""
     if not output_dir.is_dir():
         return ()
     return tuple(entry.name for entry in output_dir.iterdir()
-                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX))
+                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX) and entry.name != MLFLOW_MODEL_DIR)
                  or entry.name in ("README.md", "mlflow.db"))
 
 

@@ -17,6 +17,7 @@ from .run_folder import read_run
 logger = logging.getLogger(__name__)
 
 TRACKERS = ("mlflow", "tensorboard", "trackio", "wandb")
+MLFLOW_MODEL_DIR = "mlflow_model"  # the run's MLflow model, in the run folder
 
 
 def tracker_names(report_to: str) -> list[str] | None:
@@ -85,7 +86,6 @@ def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
                     mlflow.active_run().info.run_id, model_dir)
 
 
-MLFLOW_MODEL_DIR = "mlflow_model"
 # The task name the served model answers for the fusion family (image + text -> class), which has no pipeline.
 IMAGE_TEXT_TASK = "image-text-classification"
 
