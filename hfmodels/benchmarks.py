@@ -824,9 +824,50 @@ def app_latency(repeats: int, quick: bool) -> list[dict]:
     ]
 
 
+# 8. ONNX inference --------------------------------------------------------------------------------------------
+
+
+def onnx_inference(repeats: int, quick: bool) -> list[dict]:
+    """onnxruntime against PyTorch eager on the graph `hfmodels export onnx` writes, the same inputs, one call at a
+    time: the image classifier (a batch of 64x64 RGB images) and the GPT (a batch of prompts, no cache)."""
+    import tempfile
+
+    import onnxruntime
+
+    from .export import example_inputs, export_onnx, graph_of, time_inference
+    from .families import family_of_config
+    from .models.image_classifier import ImageClassifierConfig, ImageClassifierForImageClassification
+
+    torch.manual_seed(0)
+    models = {
+        f"image classifier, batch {BATCH} x 3 x 64 x 64": (ImageClassifierForImageClassification(
+            ImageClassifierConfig(num_channels=3, image_size=64, num_labels=10)), BATCH, 0),
+        f"GPT ({GPT_DIMENSIONS['num_layers']} layers, width {GPT_DIMENSIONS['hidden_size']}), batch {TRAIN_BATCH} x "
+        f"{PROMPT_TOKENS * 4} tokens": (gpt_model(GPT_DIMENSIONS["hidden_size"]), TRAIN_BATCH, PROMPT_TOKENS * 4),
+    }
+    calls = 5 if quick else 20
+    rows = []
+    for name, (model, batch, seq) in models.items():
+        with tempfile.TemporaryDirectory() as folder:
+            model.eval().save_pretrained(Path(folder) / "model")
+            exported = export_onnx(Path(folder) / "model", Path(folder) / "onnx")
+            session = onnxruntime.InferenceSession(exported["onnx"], providers=["CPUExecutionProvider"])
+        graph, _ = graph_of(family_of_config(model.config), model)
+        inputs = example_inputs(model.config, batch, seq)
+        time_inference(graph, session, inputs, 2)  # warm-up
+        onnx_values, eager_values = [], []
+        for _ in range(repeats):
+            eager, onnx = time_inference(graph, session, inputs, calls)
+            eager_values.append(batch / eager)
+            onnx_values.append(batch / onnx)
+        rows.append(row(f"ONNX inference (onnxruntime), {name}", "samples/s", onnx_values, eager_values,
+                        "PyTorch eager", "report", higher_is_better=True))
+    return rows
+
+
 SECTIONS = {
     "overhead": training_loop_overhead, "efficiency": cpu_efficiency, "generation": generation,
-    "data": data_pipeline, "scaling": scaling, "memory": memory, "app": app_latency,
+    "data": data_pipeline, "scaling": scaling, "memory": memory, "app": app_latency, "onnx": onnx_inference,
 }
 
 

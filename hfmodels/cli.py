@@ -51,7 +51,7 @@ def command_evaluate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hfmodels evaluate", description="Score a saved model; prints JSON.")
     parser.add_argument("model", help="Model folder or Hub repo id.")
     parser.add_argument("--dataset", help="Data source (default: the one the model was trained on).")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", help="Default: the split training reports on (test, else validation).")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
     from .training.evaluation import evaluate_saved
@@ -211,6 +211,23 @@ def command_space(argv: list[str]) -> int:
     return 0
 
 
+def command_export(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hfmodels export", description="Export a saved model for other runtimes.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    onnx = commands.add_parser(
+        "onnx", help="Write OUT/model.onnx (dynamic batch, and sequence for texts), checked against PyTorch with "
+        "onnxruntime; prints JSON with the max abs difference. Needs `pip install 'hfmodels[onnx]'`.",
+    )
+    onnx.add_argument("run", help="Run or model folder.")
+    onnx.add_argument("out", help="New folder for model.onnx, the config and the processor files.")
+    onnx.add_argument("--opset", type=int, default=18, help="ONNX opset version (default: 18).")
+    args = parser.parse_args(argv)
+    from .export import export_onnx
+
+    print(json.dumps(export_onnx(args.run, args.out, opset=args.opset), indent=2))
+    return 0
+
+
 def command_data(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hfmodels data", description="Generate data sets.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -242,6 +259,7 @@ COMMANDS = {  # name -> (function, what it does)
     "app": (command_app, "serve a model in a Gradio web app"),
     "space": (command_space, "export a model as a Gradio Space"),
     "data": (command_data, "generate data sets (the pneumonia demo)"),
+    "export": (command_export, "export a saved model as ONNX, checked against PyTorch"),
 }
 
 

@@ -154,7 +154,7 @@ def test_help_and_bad_flags_answer_before_anything_heavy_is_imported():
         from hfmodels.cli import main
 
         for argv in (["--help"], ["train", "--help"], ["train", "--bad-flag"], ["train", "--batch-size", "x"],
-                     ["predict"], ["no-such-command"]):
+                     ["predict"], ["no-such-command"], ["export", "onnx", "--help"], ["export", "onnx"]):
             try:
                 main(argv)
             except SystemExit:  # argparse's help and usage errors

@@ -1,6 +1,7 @@
 """The training engine: data sources, checkpoints and resume, several processes, tracking, configuration."""
 
 import csv
+import io
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from safetensors.torch import load_file
@@ -144,10 +146,12 @@ def test_mlflow_tracking_records_the_run_and_a_loadable_model(tmp_path):
     assert run.data.metrics["test/accuracy"] == pytest.approx(test_accuracy)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"README.md", "eval_results.json", "training_args.json", "run_info.json", "learning_curves.png"} <= artifacts
-    image = tmp_path / "digit.png"
-    Image.new("L", (8, 8), 200).save(image)
-    predictions = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict([str(image)])
-    assert list(predictions.columns) == ["label", "score"] and predictions["label"][0] in [str(d) for d in range(10)]
+    image = io.BytesIO()
+    Image.new("L", (8, 8), 200).save(image, format="PNG")
+    for model_uri in (f"runs:/{run_id}/model", str(output_dir / "mlflow_model")):  # the tracked and the run's copy
+        predictions = mlflow.pyfunc.load_model(model_uri).predict(pd.DataFrame({"image": [image.getvalue()]}))
+        assert predictions[0]["label"] in [str(d) for d in range(10)]
+        assert sum(predictions[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_image_folder_trains_end_to_end(tmp_path):

@@ -124,7 +124,7 @@ def installed_run(installed) -> Path:
 def test_installed_train_writes_a_complete_run_folder_and_its_card(installed, installed_run):
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "modeling_image_classifier.py",
                  "loading.py", "README.md", "learning_curves.png", "confusion_matrix.png", "eval_results.json",
-                 "run_info.json", "mlflow.db"):
+                 "run_info.json", "mlflow.db", "mlflow_model/MLmodel", "mlflow_model/mlflow_model.py"):
         assert (installed_run / name).is_file(), name
     assert not (installed_run / "loading.py").is_symlink()
     assert json.loads((installed_run / "run_info.json").read_text())["git_commit"] is None  # not a checkout

@@ -51,7 +51,10 @@ class TextFamily(Family):
                      "eos_token_id": processor.eos_token_id}
         config = self.build_config(train_split, {**token_ids, **overrides, "vocab_size": vocab_size})
         processor.model_max_length, processor.padding_side = config.max_position_embeddings, self.padding_side
-        return self.model_class(config), processor
+        model = self.model_class(config)
+        if model.can_generate():  # generation stops at the context (the pipeline's default 256 new tokens overflow it)
+            model.generation_config.max_length = config.max_position_embeddings
+        return model, processor
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerFast:

@@ -15,6 +15,7 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoProcessor,
 )
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES
 
 from . import autoencoder, fusion, gpt, image_classifier, segmentation, vae
 
@@ -50,6 +51,9 @@ register(
     {AutoModel: segmentation.UNetModel, AutoModelForSemanticSegmentation: segmentation.UNetForSemanticSegmentation},
     image_processor=segmentation.UNetImageProcessor,
 )
+# The image-segmentation pipeline checks the model against transformers' own table of names, which `register` does not
+# reach: without this it logs that the U-Net "is not supported" (and then runs it).
+MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES[segmentation.UNetConfig.model_type] = "UNetForSemanticSegmentation"
 register(
     gpt.GPTConfig,
     {AutoModel: gpt.GPTModel, AutoModelForCausalLM: gpt.GPTForCausalLM,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -39,6 +40,16 @@ DEFAULT_TOKENS = {"hf_loopback_token": "tester"}
 INVALID_TOKEN = "Invalid credentials in Authorization header"  # the client reads this exact text as "bad token"
 LFS_POINTER_SIZE = 134  # what a git-lfs pointer file takes; reported in tree entries
 GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+# What the Hub's own new repos start with (`upload_modes="hub"`): the binary formats of models and data sets.
+HUB_LFS_PATTERNS = (
+    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.lz4", "*.mlmodel",
+    "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
+    "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz",
+    "*.zip", "*.zst", "*tfevents*",
+)
+HUB_GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in HUB_LFS_PATTERNS).encode()
+HUB_LFS_SIZE = 10 * 1024 * 1024  # the Hub refuses larger files inline
+UPLOAD_MODES = ("inline", "hub")
 # The part of the request path of each stage of a push, for `hub.fail(STAGE_PATHS[stage], ...)`. The LFS stages are
 # used only for files answered "lfs" in preupload (`lfs_threshold`, with the client's Xet off).
 STAGE_PATHS = {
@@ -142,12 +153,18 @@ class LoopbackHub:
     """The server and its state. Use as a context manager, or `start()` / `stop()`."""
 
     def __init__(self, tokens: dict[str, str] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 lfs_threshold: int | None = None):
-        """`tokens` maps each valid token to its user name. `lfs_threshold`: files this large or larger are
-        answered "lfs" in preupload (the client must then run with `HF_HUB_DISABLE_XET=1`); None: every file
-        travels inline in the commit, so clients with Xet work unchanged."""
+                 lfs_threshold: int | None = None, upload_modes: str = "inline"):
+        """`tokens` maps each valid token to its user name. `upload_modes`: "inline" answers "regular" in preupload
+        for every file (it travels inside the commit), so clients with Xet work unchanged; "hub" answers as the Hub
+        does: "lfs" for the LFS patterns of the revision's .gitattributes (a new repo gets the Hub's), for files of
+        10 MiB or more and for binary content; `datasets.push_to_hub` needs it. `lfs_threshold`: files this large
+        or larger are answered "lfs" too. Clients of "lfs" answers must run with `HF_HUB_DISABLE_XET=1` (this Hub
+        has no Xet storage)."""
+        if upload_modes not in UPLOAD_MODES:
+            raise ValueError(f"upload_modes must be one of {UPLOAD_MODES}, got {upload_modes!r}")
         self.tokens = dict(DEFAULT_TOKENS if tokens is None else tokens)
         self.lfs_threshold = lfs_threshold
+        self.upload_modes = upload_modes
         self.repos: dict[tuple[str, str], Repo] = {}
         self.blobs: dict[str, bytes] = {}  # sha256 -> content
         self.failures: list[Failure] = []
@@ -438,7 +455,8 @@ def _create_repo(hub: LoopbackHub, request: _Request):
             return _json({"error": "You already created this model repo", "url": url}, status=409)
         repo = Repo(repo_type, repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private")))
         hub.repos[(repo_type, repo_id)] = repo
-        hub._commit(repo, "main", {".gitattributes": hub._store(GITATTRIBUTES, lfs=False)}, "initial commit", "")
+        attributes = HUB_GITATTRIBUTES if hub.upload_modes == "hub" else GITATTRIBUTES
+        hub._commit(repo, "main", {".gitattributes": hub._store(attributes, lfs=False)}, "initial commit", "")
     return _json({"url": url, "name": repo_id, "id": repo_id})
 
 
@@ -520,9 +538,10 @@ def _repo_api(hub: LoopbackHub, request: _Request, repo_type: str, repo_id: str,
         if action == "preupload" and method == "POST":
             repo = _writable_repo(hub, request, repo_type, repo_id)
             stored = _commit_of(repo, rest[0]).files
+            patterns = lfs_patterns(hub.blobs[stored[".gitattributes"].sha256]) if ".gitattributes" in stored else []
             answers = []
             for file in request.json()["files"]:
-                mode = _upload_mode(hub, file["size"])
+                mode = _upload_mode(hub, file, patterns)
                 answers.append({"path": file["path"], "uploadMode": mode, "shouldIgnore": False,
                                 "oid": _oid_for_client(stored.get(file["path"]), mode)})
             return _json({"files": answers})
@@ -532,8 +551,26 @@ def _repo_api(hub: LoopbackHub, request: _Request, repo_type: str, repo_id: str,
     raise HubError(404, f"no route for {method} {request.path}")
 
 
-def _upload_mode(hub: LoopbackHub, size: int) -> str:
-    return "lfs" if hub.lfs_threshold is not None and size >= hub.lfs_threshold else "regular"
+def lfs_patterns(gitattributes: bytes) -> list[str]:
+    """The patterns a .gitattributes file sends to LFS (`pattern filter=lfs ...`)."""
+    lines = (line.split() for line in gitattributes.decode(errors="replace").splitlines())
+    return [fields[0] for fields in lines if len(fields) > 1 and "filter=lfs" in fields[1:]]
+
+
+def matches_pattern(path: str, pattern: str) -> bool:
+    """git's rule, as far as the Hub's patterns need it: a pattern without a slash matches the file name."""
+    return fnmatch.fnmatchcase(path if "/" in pattern else path.rsplit("/", 1)[-1], pattern)
+
+
+def _upload_mode(hub: LoopbackHub, file: dict[str, Any], patterns: list[str]) -> str:
+    size = file["size"]
+    if hub.lfs_threshold is not None and size >= hub.lfs_threshold:
+        return "lfs"
+    if hub.upload_modes == "inline":
+        return "regular"
+    binary = b"\0" in base64.b64decode(file.get("sample") or "")
+    lfs = size >= HUB_LFS_SIZE or binary or any(matches_pattern(file["path"], p) for p in patterns)
+    return "lfs" if lfs else "regular"
 
 
 def _oid_for_client(stored: StoredFile | None, mode: str) -> str | None:
@@ -664,9 +701,11 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"a valid token and its user (repeatable; default {DEFAULT_TOKENS})")
     parser.add_argument("--lfs-threshold", type=int,
                         help="answer 'lfs' for files this large (needs HF_HUB_DISABLE_XET=1)")
+    parser.add_argument("--upload-modes", choices=UPLOAD_MODES, default="inline",
+                        help="hub: 'lfs' where the Hub answers it (needs HF_HUB_DISABLE_XET=1); inline: never")
     args = parser.parse_args(argv)
     tokens = dict(item.split("=", 1) for item in args.token) or None
-    hub = LoopbackHub(tokens, args.host, args.port, args.lfs_threshold)
+    hub = LoopbackHub(tokens, args.host, args.port, args.lfs_threshold, args.upload_modes)
     print(f"loopback Hub at {hub.endpoint}  (export HF_ENDPOINT={hub.endpoint}; tokens: {hub.tokens})", flush=True)
     try:
         hub.server.serve_forever()

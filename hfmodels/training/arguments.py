@@ -58,7 +58,9 @@ class TrainingArguments:
     warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of the steps spent warming up."})
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Gradient clipping norm; none to disable."})
     gradient_accumulation_steps: int = 1
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = field(
+        default=None, metadata={"help": "Default: what accelerate's config says (`accelerate launch`), else no."}
+    )
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "Recompute activations in backward (saves memory)."}
     )

@@ -12,6 +12,7 @@ from huggingface_hub.errors import EntryNotFoundError
 from ..data import DataOptions, load_source, require_columns, with_validation_split
 from ..data.decoded import decoded_images
 from ..families import Family, family_of_config, load_config
+from ..families.base import held_out_split
 from .loop import evaluate_model, make_accelerator, make_loader
 
 
@@ -33,9 +34,10 @@ def training_arguments_of(path: str | Path) -> dict[str, Any]:
 
 
 def evaluate_saved(
-    path: str | Path, dataset: str | None = None, split: str = "test", batch_size: int = 256
+    path: str | Path, dataset: str | None = None, split: str | None = None, batch_size: int = 256
 ) -> dict[str, Any]:
-    """Scores the model in `path` on a split of `dataset` (default: the dataset it was trained on)."""
+    """Scores the model in `path` on a split of `dataset` (default: the dataset it was trained on) and `split`
+    (default: the one training reports on, test when the source has one, else validation)."""
     model, processor, family = load_trained(path)
     trained_with = training_arguments_of(path)
     dataset = dataset or trained_with.get("dataset") or family.default_dataset
@@ -43,6 +45,7 @@ def evaluate_saved(
     data = with_validation_split(data, seed=trained_with.get("seed", 0),
                                  fraction=trained_with.get("validation_from_train"))
     require_columns(data, family.columns, dataset, DataOptions())
+    split = split or held_out_split(data)
     if family.decodes_images:  # decoded once, at the model's input size, as training did (data/decoded.py)
         data = decoded_images(data, model.config.image_size, model.config.num_channels)
     if split not in data:

@@ -45,7 +45,7 @@ from ..families.base import MAX_DEFAULT_IMAGE_SIZE, held_out_split
 from ..metrics import load_metric
 from .arguments import TrainingArguments
 from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
-from .tracking import finish_tracking, start_tracking, tracker_names
+from .tracking import MLFLOW_MODEL_DIR, finish_tracking, start_tracking, tracker_names
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,10 @@ def make_accelerator(args: TrainingArguments | None = None, output_dir: Path | N
     """Runs on the GPU when there is one, else on the CPU (also as a gloo group under `accelerate launch`)."""
     if args is None:
         return Accelerator(cpu=not torch.cuda.is_available())
-    if args.mixed_precision == "bf16" and not torch.cuda.is_available() and not cpu_has_native_bf16():
-        logger.warning(
-            "--mixed-precision bf16 on a CPU without native bf16 support: expect it to be far slower than fp32"
-        )
-    return Accelerator(
+    refuse_fsdp_on_cpu()
+    accelerator = Accelerator(
         cpu=not torch.cuda.is_available(),
-        mixed_precision=args.mixed_precision,
+        mixed_precision=args.mixed_precision,  # None: the launch config's (an explicit "no" would override it)
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         # the data order of an epoch depends only on (seed, epoch), so a resumed run sees the same batches
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
@@ -70,6 +67,20 @@ def make_accelerator(args: TrainingArguments | None = None, output_dir: Path | N
         dynamo_backend="inductor" if args.torch_compile else "no",
         project_dir=str(output_dir) if output_dir else None,
     )
+    if accelerator.mixed_precision == "bf16" and not torch.cuda.is_available() and not cpu_has_native_bf16():
+        logger.warning("bf16 mixed precision on a CPU without native bf16 support: expect it to be far slower than "
+                       "fp32")
+    return accelerator
+
+
+def refuse_fsdp_on_cpu() -> None:
+    """accelerate runs an FSDP launch config without a GPU as plain DDP, silently: refuse it instead."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true") and not torch.cuda.is_available():
+        raise ValueError(
+            "an FSDP launch config (distributed_type: FSDP) needs GPUs: without one accelerate would run plain DDP "
+            "instead (the model in DistributedDataParallel, not sharded). Launch with "
+            "scripts/accelerate_configs/cpu_2proc.yaml on a CPU."
+        )
 
 
 def cpu_has_native_bf16() -> bool:
@@ -229,7 +240,7 @@ def train(args: TrainingArguments, after_save: dict[str, Callable[[Path], Any]] 
                                    "learning_rate": run.learning_rate, "epochs": run.epochs,
                                    "max_steps": run.max_steps, "medical": medical},
             "training_log.json": state.log_history,
-            "run_info.json": {**run_info(accelerator, args, time.time() - started),
+            "run_info.json": {**run_info(accelerator, args, time.time() - started, run.model),
                               "samples_per_process": samples_per_process,
                               "resumed_from": str(resume_path) if resume_path else None, "tracker_runs": tracker_runs},
             "eval_results.json": eval_results,
@@ -562,16 +573,19 @@ class AfterTraining:
 def run_history(output_dir: Path) -> tuple[str, ...]:
     """What the new version of a run folder carries over from the old: its folders (checkpoints, tracker logs),
     the MLflow store and the card (whose hand-written sections the new card keeps). The old model's files, records
-    and pictures are replaced."""
+    and pictures are replaced, and so is its MLflow model (a run without MLflow tracking then has none)."""
     if not output_dir.is_dir():
         return ()
     return tuple(entry.name for entry in output_dir.iterdir()
-                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX))
+                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX) and entry.name != MLFLOW_MODEL_DIR)
                  or entry.name in ("README.md", "mlflow.db"))
 
 
-def run_info(accelerator: Accelerator, args: TrainingArguments, wall_time: float) -> dict[str, Any]:
-    """How the run was made, for the model card's training procedure and reproducibility sections."""
+def run_info(
+    accelerator: Accelerator, args: TrainingArguments, wall_time: float, model: torch.nn.Module | None = None
+) -> dict[str, Any]:
+    """How the run was made, for the model card's training procedure and reproducibility sections: what actually
+    ran (the distributed type, the wrapper accelerate put the model in, the precision), not what was asked for."""
     import accelerate
     import datasets
     import evaluate
@@ -587,6 +601,9 @@ def run_info(accelerator: Accelerator, args: TrainingArguments, wall_time: float
         "device_name": (torch.cuda.get_device_name() if torch.cuda.is_available()
                         else platform.processor() or platform.machine()),
         "mixed_precision": accelerator.mixed_precision,
+        "distributed_type": accelerator.distributed_type.value,
+        "model_wrapper": type(model).__name__ if model is not None and model is not accelerator.unwrap_model(model)
+        else None,
         "seed": args.seed,
         "git_commit": git_commit(),
         "versions": {

@@ -17,6 +17,7 @@ from .run_folder import read_run
 logger = logging.getLogger(__name__)
 
 TRACKERS = ("mlflow", "tensorboard", "trackio", "wandb")
+MLFLOW_MODEL_DIR = "mlflow_model"  # the run's MLflow model, in the run folder
 
 
 def tracker_names(report_to: str) -> list[str] | None:
@@ -63,7 +64,8 @@ def start_tracking(accelerator: Accelerator, args, output_dir: Path, family, mod
 
 
 def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
-    """On the main process: logs the card, results and pictures, and the model as an MLflow pyfunc model."""
+    """On the main process: logs the card, results and pictures, and the model as an MLflow pyfunc model (also saved
+    as `mlflow_model/` in the run folder, whose paths are relative: it serves from wherever the folder is)."""
     if not accelerator.trackers:
         return
     try:
@@ -74,23 +76,75 @@ def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
         warnings.simplefilter("ignore", UserWarning)
         import mlflow
 
-        from .mlflow_model import PipelinePyfuncModel
-    from transformers.pipelines import SUPPORTED_TASKS
-
     run = read_run(output_dir)
     for name in run.record_files():
         mlflow.log_artifact(str(output_dir / name))
-    if family.pipeline_tag not in SUPPORTED_TASKS:  # e.g. sampling models: no pipeline to serve
-        return
+    model_dir = save_mlflow_model(output_dir, family, output_dir / MLFLOW_MODEL_DIR)
+    if model_dir is not None:
+        mlflow.log_artifacts(str(model_dir), "model")
+        logger.info("logged the model to MLflow run %s (served with `mlflow models serve -m %s`)",
+                    mlflow.active_run().info.run_id, model_dir)
+
+
+# The task name the served model answers for the fusion family (image + text -> class), which has no pipeline.
+IMAGE_TEXT_TASK = "image-text-classification"
+
+
+def served_task(family) -> str | None:
+    """What the MLflow model serves: the family's pipeline task, image + text classification for the fusion
+    family, None for a family without one (the VAE samples through its own API)."""
+    from transformers.pipelines import SUPPORTED_TASKS
+
+    if family.pipeline_tag in SUPPORTED_TASKS:
+        return family.pipeline_tag
+    return IMAGE_TEXT_TASK if {"image", "text"} <= set(family.columns) else None
+
+
+def served_requirements() -> list[str]:
+    """What the served model needs from a package index (hfmodels is none of them: its code travels as artifacts):
+    hfmodels' own ranges of the packages the pyfunc and the saved model code import; MLflow adds itself."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    needed = ("torch", "transformers", "safetensors", "pillow", "numpy")
+    return [str(r) for r in map(Requirement, requires("hfmodels") or []) if r.name in needed and not r.marker]
+
+
+def save_mlflow_model(run_dir: Path, family, target: Path) -> Path | None:
+    """Writes the run's model as a self-contained MLflow pyfunc model folder `target` (replaced when it exists):
+    the model folder and its code as artifacts, the pyfunc file (`mlflow_model.py`, which imports no hfmodels),
+    a signature and requirements that resolve from PyPI. Returns `target`, or None when the family has nothing to
+    serve."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    task = served_task(family)
+    if task is None:
+        return None
+    inputs = [name for name in ("image", "text") if name in family.columns]
+    params = ParamSchema([ParamSpec("max_new_tokens", "long", 0)]) if task == "text-generation" else None
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("binary" if name == "image" else "string", name) for name in inputs]),
+        params=params,
+    )
+    run = read_run(run_dir)
+    if target.exists():
+        shutil.rmtree(target)
     with tempfile.TemporaryDirectory() as folder:
         model_dir = Path(folder) / "model"
         model_dir.mkdir()
         for name in run.model_files():
-            shutil.copy2(output_dir / name, model_dir / name)
-        mlflow.pyfunc.log_model(
-            name="model",
-            python_model=PipelinePyfuncModel(),
-            artifacts={"model": str(model_dir)},
-            pip_requirements=["hfmodels"],
-        )
-    logger.info("logged the model to MLflow run %s", mlflow.active_run().info.run_id)
+            shutil.copy2(run_dir / name, model_dir / name)
+        with warnings.catch_warnings():  # models from code: MLflow notes that it reads no type hints
+            warnings.simplefilter("ignore", UserWarning)
+            mlflow.pyfunc.save_model(
+                str(target),
+                python_model=str(Path(__file__).with_name("mlflow_model.py")),
+                artifacts={"model": str(model_dir)},
+                model_config={"task": task, "inputs": inputs},
+                signature=signature,
+                pip_requirements=served_requirements(),
+            )
+    return target

@@ -137,13 +137,20 @@ class VAEModel(VAEPreTrainedModel):
 
     @torch.no_grad()
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
-        """Decodes `steps` evenly spaced points on the line between the latent means of images `a` and `b`
-        (each (num_channels, image_size, image_size)), both ends included: (steps, num_channels, height, width)."""
+        """Decodes `steps` evenly spaced points on the line between the latent means of images `a` and `b`, both ends
+        included. Batches of pairs, as everything else takes them: `a` and `b` (batch, num_channels, height, width)
+        -> (batch, steps, num_channels, height, width); one pair, each (num_channels, height, width) -> (steps, ...)."""
         if steps < 2:
             raise ValueError(f"steps must be >= 2 (both ends are included), got {steps}")
-        (start, end), _ = self.encode(torch.stack([a, b]))  # (latent_dim,) each
-        weights = torch.linspace(0, 1, steps, device=start.device, dtype=start.dtype)[:, None]  # (steps, 1)
-        return self.decode(torch.lerp(start, end, weights))
+        if a.shape != b.shape or a.dim() not in (3, 4):
+            raise ValueError(f"a and b must be images of one shape, (num_channels, height, width) or batches (batch, "
+                             f"num_channels, height, width); got {tuple(a.shape)} and {tuple(b.shape)}")
+        pairs = (a[None], b[None]) if a.dim() == 3 else (a, b)
+        start, end = self.encode(torch.cat(pairs))[0].chunk(2)  # (batch, latent_dim) each
+        weights = torch.linspace(0, 1, steps, device=start.device, dtype=start.dtype)[:, None, None]  # (steps, 1, 1)
+        images = self.decode(torch.lerp(start, end, weights).flatten(0, 1))  # (steps * batch, channels, h, w)
+        images = images.unflatten(0, (steps, -1)).transpose(0, 1)  # (batch, steps, channels, height, width)
+        return images[0] if a.dim() == 3 else images
 
 
 __all__ = ["VAEPreTrainedModel", "VAEModel", "VAEOutput"]
