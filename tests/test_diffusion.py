@@ -1,17 +1,20 @@
 import json
+import sys
 import time
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
 from hfmodels import DiffusionConfig, DiffusionForImageGeneration, DiffusionImageProcessor
 from hfmodels.testing.digits_judge import digits_judge, frechet_distance
 from hfmodels.training import TrainingArguments, train
+from hfmodels.training.ema import ExponentialMovingAverage
 from hfmodels.training.evaluation import load_trained
 
-from .model_tester import ModelTesterMixin, run_without_hfmodels
+from .model_tester import ModelTesterMixin
 
 diffusers = pytest.importorskip("diffusers")  # the dev extra installs it: sampling needs it
 
@@ -95,50 +98,41 @@ class TestDiffusion(ModelTesterMixin):
         model.train()
         assert not torch.equal(model(**inputs).noise, model(**inputs).noise)
 
-    def test_same_seed_same_samples_after_reload_and_through_remote_code(self, tmp_path):
-        """For each sampler; without diffusers the remote-code model loads and runs forward, and sampling says
-        diffusers is needed."""
+    def test_same_seed_same_samples_after_reload_and_through_remote_code(self, tmp_path, monkeypatch):
+        """For each sampler. The code saved beside the weights loads, runs forward and says diffusers is needed
+        when it is missing, then samples what the installed code samples. (Here in this process, where hfmodels is
+        importable: tests/test_compat.py samples through the saved code with hfmodels blocked, under the oldest and
+        the newest transformers.)"""
         model = self.make_model()
         model.save_pretrained(tmp_path / "model")
         settings, classes = {"ddpm": 20, "ddim": 5, "dpm-solver": 4}, [0, 1, 2, 0]
-        expected = {}
-        for name, steps in settings.items():
-            expected[name] = model.sample(4, steps, name, generator=torch.Generator().manual_seed(1), labels=classes)
-            again = model.sample(4, steps, name, generator=torch.Generator().manual_seed(1), labels=classes)
-            torch.testing.assert_close(again, expected[name], rtol=0, atol=0)
+
+        def samples_of(model, name: str, seed: int = 1) -> torch.Tensor:
+            generator = torch.Generator().manual_seed(seed)
+            return model.sample(4, settings[name], name, generator=generator, labels=classes)
+
+        expected = {name: samples_of(model, name) for name in settings}
+        for name in settings:
+            torch.testing.assert_close(samples_of(model, name), expected[name], rtol=0, atol=0)
             assert expected[name].shape == (4, 1, 8, 8) and 0 <= expected[name].min() and expected[name].max() <= 1
-        assert not torch.equal(expected["ddim"], model.sample(4, 5, "ddim", generator=torch.Generator().manual_seed(2)))
+            assert not torch.equal(expected[name], samples_of(model, name, seed=2))
         reloaded = DiffusionForImageGeneration.from_pretrained(tmp_path / "model").eval()
-        for name, steps in settings.items():
-            samples = reloaded.sample(4, steps, name, generator=torch.Generator().manual_seed(1), labels=classes)
-            torch.testing.assert_close(samples, expected[name], rtol=0, atol=0)
-        run_without_hfmodels(
-            f"""
-            import importlib.abc, sys, torch, transformers
-            class BlockDiffusers(importlib.abc.MetaPathFinder):
-                def find_spec(self, name, path=None, target=None):
-                    if name.split(".")[0] == "diffusers":
-                        raise ImportError("no diffusers here")
-            sys.meta_path.insert(0, BlockDiffusers())
-            model = transformers.AutoModel.from_pretrained("model", trust_remote_code=True).eval()
+        for name in settings:
+            torch.testing.assert_close(samples_of(reloaded, name), expected[name], rtol=0, atol=0)
+
+        with monkeypatch.context() as blocked:
+            blocked.setitem(sys.modules, "diffusers", None)  # `import diffusers` raises ImportError
+            saved_class = get_class_from_dynamic_module(  # what auto_map names, imported from the saved files
+                "modeling_diffusion.DiffusionForImageGeneration", str(tmp_path / "model")
+            )
+            remote = saved_class.from_pretrained(tmp_path / "model").eval()
+            assert not type(remote).__module__.startswith("hfmodels"), type(remote).__module__
             images = torch.rand(2, 1, 8, 8) * 2 - 1
-            assert torch.isfinite(model(images, labels=images).loss)
-            try:
-                model.sample(2, 5)
-            except ImportError as error:
-                assert "pip install 'diffusers" in str(error), error
-            else:
-                raise SystemExit("sampled without diffusers")
-            sys.meta_path.remove(sys.meta_path[0])
-            samples = {{name: model.sample(4, steps, name, generator=torch.Generator().manual_seed(1),
-                                           labels=[0, 1, 2, 0])
-                       for name, steps in {settings!r}.items()}}
-            torch.save(samples, "samples.pt")
-            """,
-            cwd=tmp_path,
-        )
-        for name, samples in torch.load(tmp_path / "samples.pt").items():
-            torch.testing.assert_close(samples, expected[name], rtol=0, atol=0)
+            assert torch.isfinite(remote(images, labels=images).loss)
+            with pytest.raises(ImportError, match=r"runs a diffusers scheduler: pip install 'diffusers>=0.30'"):
+                remote.sample(2, 5)
+        for name in settings:
+            torch.testing.assert_close(samples_of(remote, name), expected[name], rtol=0, atol=0)
 
     def test_guidance_and_trajectory(self):
         model = self.make_model()
@@ -160,16 +154,16 @@ class TestDiffusion(ModelTesterMixin):
         with pytest.raises(ValueError, match=r"image_size=12 is invalid: must be a positive multiple of 8, the U-Net"):
             self.get_config(image_size=12, block_channels=[4, 8, 8, 8])
         with pytest.raises(ValueError, match="unknown scheduler 'euler': choose one of ddpm, ddim, dpm-solver"):
-            model.sample(2, scheduler="euler")
+            model.sample(2, 5, scheduler="euler")
         for steps in (0, -3, 21):
             with pytest.raises(ValueError, match=r"num_inference_steps must be an integer in 1 \.\. 20"):
                 model.sample(2, num_inference_steps=steps)
         with pytest.raises(ValueError, match="num_samples must be a positive integer"):
-            model.sample(0)
+            model.sample(0, 5)
         with pytest.raises(ValueError, match="prediction_type"):
-            model.sample(2, scheduler=diffusers.DDIMScheduler(num_train_timesteps=20, prediction_type="sample"))
+            model.sample(2, 5, scheduler=diffusers.DDIMScheduler(num_train_timesteps=20, prediction_type="sample"))
         with pytest.raises(ValueError, match=r"labels must be class ids in 0 \.\. 2"):
-            model.sample(2, labels=[0, 3])
+            model.sample(2, 5, labels=[0, 3])
         with pytest.raises(ValueError, match=r"pixel_values must have shape \(batch, 1, 8, 8\)"):
             model(torch.zeros(2, 3, 8, 8))
         with pytest.raises(ValueError, match=r"timesteps must be in 0 \.\. 19"):
@@ -182,7 +176,7 @@ class TestDiffusion(ModelTesterMixin):
         with pytest.raises(ValueError, match="class_labels were given to an unconditional model"):
             unconditional(torch.zeros(2, 1, 8, 8), class_labels=torch.tensor([0, 1]))
         with pytest.raises(ValueError, match="class_labels were given to an unconditional model"):
-            unconditional.sample(2, labels=1)
+            unconditional.sample(2, 5, labels=1)
 
 
 def test_image_processor_maps_pixels_to_minus_one_one():
@@ -273,3 +267,23 @@ def test_frechet_distance_of_identical_sets_is_zero_and_grows_with_a_shift():
     rows = np.random.default_rng(0).normal(size=(500, 4))
     assert abs(frechet_distance(rows, rows)) < 1e-6
     assert frechet_distance(rows, rows + 1) == pytest.approx(4, rel=1e-6)
+
+
+def test_ema_averages_after_each_step_and_is_applied_only_inside_its_block():
+    model = torch.nn.Linear(2, 1)
+    torch.nn.init.zeros_(model.weight)
+    ema = ExponentialMovingAverage(model, decay=0.9)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)  # warm-up decay min(0.9, 2 / 11)
+    expected = 1 - 2 / 11
+    torch.testing.assert_close(ema.average["weight"], torch.full((1, 2), expected))
+    with ema.applied(model):
+        torch.testing.assert_close(model.weight.detach(), torch.full((1, 2), expected))
+    torch.testing.assert_close(model.weight.detach(), torch.ones(1, 2))
+    restored = ExponentialMovingAverage(torch.nn.Linear(2, 1), decay=0.5)
+    restored.load_state_dict(ema.state_dict())
+    assert restored.steps == 1 and restored.decay == 0.9
+    torch.testing.assert_close(restored.average["weight"], ema.average["weight"])
+    with pytest.raises(ValueError, match="--ema-decay must be in"):
+        TrainingArguments(model="diffusion", ema_decay=1.0)
