@@ -65,7 +65,7 @@ class TestDiffusion(ModelTesterMixin):
         the velocity sqrt(alpha_bar) noise - sqrt(1 - alpha_bar) x_0, or x_0."""
         inputs = self.get_inputs(batch_size=4)
         x0, noise, t = inputs["labels"], inputs["noise"], inputs["timesteps"]
-        scheduler = diffusers.DDPMScheduler(num_train_timesteps=20)
+        scheduler = diffusers.DDPMScheduler(num_train_timesteps=20, beta_schedule="squaredcos_cap_v2")
         expected_noisy = scheduler.add_noise(x0, noise, t)
         alpha_bar = scheduler.alphas_cumprod[t][:, None, None, None]
         targets = {"epsilon": noise, "sample": x0,
@@ -85,7 +85,8 @@ class TestDiffusion(ModelTesterMixin):
         model.save_pretrained(tmp_path)
         for name, scheduler_class in SCHEDULERS.items():
             scheduler = scheduler_class.from_pretrained(tmp_path)  # scheduler_config.json beside the weights
-            assert scheduler.config.beta_schedule == beta_schedule and scheduler.config.prediction_type == "epsilon"
+            assert scheduler.config.beta_schedule == beta_schedule
+            assert scheduler.config.prediction_type == config.prediction_type == "v_prediction"
             torch.testing.assert_close(model.schedule.alphas_cumprod, scheduler.alphas_cumprod, rtol=0, atol=0)
             assert type(model.make_scheduler(name)) is scheduler_class
         assert json.loads((tmp_path / "scheduler_config.json").read_text())["_class_name"] == "DDPMScheduler"
@@ -186,13 +187,13 @@ def test_image_processor_maps_pixels_to_minus_one_one():
     np.testing.assert_allclose(pixel_values[0, 0].numpy(), gray / 127.5 - 1, atol=1e-6)
 
 
-QUICK_STEPS = 300  # optimizer steps of the default suite's training (the family's default is 100 epochs, ~2,000)
+QUICK_STEPS = 100  # optimizer steps of the default suite's training (the family's default is 100 epochs, ~1,900)
 
 
 @pytest.fixture(scope="module")
 def quick_diffusion(tmp_path_factory):
     """`hfmodels train --model diffusion` on digits (class-conditioned on the digits), cut to QUICK_STEPS steps at
-    batch 128."""
+    batch 128 (~11 epochs)."""
     output_dir = tmp_path_factory.mktemp("runs") / "diffusion-digits"
     results = train(TrainingArguments(model="diffusion", output_dir=str(output_dir), max_steps=QUICK_STEPS,
                                       batch_size=128, report_to="none"))
@@ -200,14 +201,15 @@ def quick_diffusion(tmp_path_factory):
 
 
 def test_quick_training_samples_the_requested_digits(quick_diffusion):
-    """A short training already makes the digit that is asked for: 50 samples (5 per class, DPM-Solver 10 steps),
-    judged by an SVC fitted on the digits' pixels."""
+    """A short training already makes the digit that is asked for: 50 samples (5 per class, DPM-Solver 10 steps,
+    guidance 2), judged by an SVC fitted on the digits' pixels (measured: 100% at 100 steps, 0.92 confidence)."""
     model, _, _ = load_trained(quick_diffusion[0])
     requested = torch.arange(50) % 10
     samples = model.eval().sample(50, 10, "dpm-solver", generator=torch.Generator().manual_seed(0), labels=requested)
     classes, confidence = digits_judge().classify(samples)
     accuracy = (classes == requested.numpy()).mean()
-    assert accuracy >= 0.6, f"judged class = requested class for {accuracy:.0%}: {classes.tolist()}"
+    print(f"quick training: judged class = requested class for {accuracy:.0%}, mean confidence {confidence.mean():.3f}")
+    assert accuracy >= 0.8, f"judged class = requested class for {accuracy:.0%}: {classes.tolist()}"
 
 
 def test_run_folder_has_the_pictures_and_the_ema_model(quick_diffusion):
@@ -233,7 +235,9 @@ def full_runs(tmp_path_factory):
 
 @pytest.mark.slow
 def test_full_training_samples_like_digits_with_each_sampler(full_runs):
-    """200 samples of each sampler, unconditional and class-conditioned, against the VAE's 200 on the same judge."""
+    """200 samples of each sampler against the VAE's 200 on the same judge: unconditional (the "no class" row),
+    with the class asked for (classifier-free guidance 2), and with classes drawn uniformly (the marginal of the
+    balanced digits); the Frechet distance to the test split beside each."""
     diffusion, vae = full_runs
     judge = digits_judge()
     vae_samples = vae.sample(200, generator=torch.Generator().manual_seed(0))
@@ -249,9 +253,11 @@ def test_full_training_samples_like_digits_with_each_sampler(full_runs):
         started = time.time()
         conditional = diffusion.sample(200, steps, name, generator=torch.Generator().manual_seed(0), labels=requested)
         conditional_seconds = time.time() - started
+        judged, conditional_confidence = judge.classify(conditional)
         report[f"{name}-{steps}"] = {
             "classes": len(set(classes)), "confidence": confidence.mean(), "frechet": judge.frechet_distance(samples),
-            "seconds": seconds, "cfg_accuracy": (judge.classify(conditional)[0] == requested.numpy()).mean(),
+            "seconds": seconds, "cfg_accuracy": (judged == requested.numpy()).mean(),
+            "cfg_confidence": conditional_confidence.mean(), "cfg_frechet": judge.frechet_distance(conditional),
             "cfg_seconds": conditional_seconds,
         }
     print(json.dumps(report, indent=1, default=float))

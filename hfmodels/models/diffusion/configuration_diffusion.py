@@ -23,8 +23,10 @@ class DiffusionConfig(ValidatedConfig, PreTrainedConfig):
     embedding is added to it, replaced by a "no class" embedding with probability `class_dropout_prob` in training so
     the same model samples unconditionally and with classifier-free guidance.
 
-    The schedule fields are diffusers' (`DDPMScheduler`'s): `save_pretrained` writes them as `scheduler_config.json`,
-    from which DDPM, DDIM and DPM-Solver all sample. Pixels are in [-1, 1].
+    The defaults, the cosine schedule and the velocity target (Salimans & Ho, 2022), gave better samples of 8x8 digits
+    than DDPM's linear schedule and noise target, and DPM-Solver is unstable on the cosine schedule with the noise
+    target. The schedule fields are diffusers' (`DDPMScheduler`'s): `save_pretrained` writes them as
+    `scheduler_config.json`, from which DDPM, DDIM and DPM-Solver all sample. Pixels are in [-1, 1].
 
     Args:
         num_channels: channels of the images (1 for grayscale, 3 for RGB).
@@ -58,9 +60,9 @@ class DiffusionConfig(ValidatedConfig, PreTrainedConfig):
     dropout: float = 0.0
     num_classes: int = 0
     class_dropout_prob: float = 0.1
-    prediction_type: str = "epsilon"
+    prediction_type: str = "v_prediction"
     num_train_timesteps: int = 1000
-    beta_schedule: str = "linear"
+    beta_schedule: str = "squaredcos_cap_v2"
     beta_start: float = 0.0001
     beta_end: float = 0.02
 
