@@ -24,6 +24,9 @@ from .validation import check_class_ids, values_are_readable
 SCHEDULER_CONFIG_NAME = "scheduler_config.json"  # diffusers' file name: `DDIMScheduler.from_pretrained(folder)`
 # `scheduler=` names -> diffusers' scheduler classes
 SCHEDULERS = {"ddpm": "DDPMScheduler", "ddim": "DDIMScheduler", "dpm-solver": "DPMSolverMultistepScheduler"}
+# DDIM without clipping its prediction of the image to [-1, 1]: clipped, its guided digits were judged the asked-for
+# class 84% of the time, unclipped 100% (DDPM, whose steps add noise after the clip, was at 100% clipped)
+SCHEDULER_OPTIONS = {"ddim": {"clip_sample": False}}
 MAX_BETA = 0.999  # diffusers' cap of the cosine schedule's betas
 EVAL_SEED = 0
 
@@ -350,7 +353,7 @@ class DiffusionForImageGeneration(DiffusionPreTrainedModel):
         scheduler_class = getattr(diffusers, SCHEDULERS[scheduler])
         accepted = inspect.signature(scheduler_class.__init__).parameters  # DPM-Solver has no clip_sample
         schedule = {key: value for key, value in self.config.scheduler_config().items() if key in accepted}
-        return scheduler_class.from_config(schedule)
+        return scheduler_class.from_config({**schedule, **SCHEDULER_OPTIONS.get(scheduler, {})})
 
     @torch.no_grad()
     def sample(
