@@ -34,6 +34,12 @@ holds on a noisy shared machine. `hfmodels bench [--quick]` or `python scripts/b
 6. Memory: peak resident memory of training steps per family at a fixed batch, each in a fresh process.
 7. App: prediction latency p50 / p95 of the image-classifier app through its API, one client and 8 at once,
    against the model called directly in this process; a 2,000 x 2,000 JPEG upload against the small PNG.
+8. ONNX inference: onnxruntime against PyTorch eager on the graph `hfmodels export onnx` writes, for the image
+   classifier and the GPT.
+9. Generative quality: the Frechet distance between 500 samples of the diffusion model (DDIM, 50 steps) and the
+   digits test split against that of the VAE's samples, both trained with their family's defaults (--quick: a
+   quarter of the epochs), in the features of an independent judge (`hfmodels.testing.digits_judge`: a PCA of the
+   digits pixels), one sample seed per repeat.
 Pairs are timed interleaved (reference, ours, reference, ours, ...), so drifts of the machine hit both alike; the
 loop overhead (1) and memory (6) runs each take a fresh process.
 """
@@ -830,8 +836,6 @@ def app_latency(repeats: int, quick: bool) -> list[dict]:
 def onnx_inference(repeats: int, quick: bool) -> list[dict]:
     """onnxruntime against PyTorch eager on the graph `hfmodels export onnx` writes, the same inputs, one call at a
     time: the image classifier (a batch of 64x64 RGB images) and the GPT (a batch of prompts, no cache)."""
-    import tempfile
-
     import onnxruntime
 
     from .export import example_inputs, export_onnx, graph_of, time_inference
@@ -865,9 +869,32 @@ def onnx_inference(repeats: int, quick: bool) -> list[dict]:
     return rows
 
 
+# 9. Generative quality -----------------------------------------------------------------------------------------
+
+
+def generative_quality(repeats: int, quick: bool) -> list[dict]:
+    from .families import get_family
+    from .testing.digits_judge import digits_judge
+    from .training import TrainingArguments, train
+    from .training.evaluation import load_trained
+
+    judge, distances = digits_judge(), {}
+    with tempfile.TemporaryDirectory() as root:
+        for name in ("diffusion", "vae"):
+            epochs = get_family(name).default_epochs // (4 if quick else 1)
+            results = train(TrainingArguments(model=name, output_dir=f"{root}/{name}", epochs=epochs, report_to="none"))
+            model = load_trained(results["output_dir"])[0].eval()
+            distances[name] = [judge.frechet_distance(model.sample(500, generator=torch.Generator().manual_seed(seed)))
+                               for seed in range(repeats)]
+    return [row("digits: Frechet distance of 500 samples to the test split (judge's PCA features), diffusion "
+                "(DDIM 50 steps) vs VAE", "FD", distances["diffusion"], distances["vae"], "VAE", "<= 1.0",
+                higher_is_better=False)]
+
+
 SECTIONS = {
     "overhead": training_loop_overhead, "efficiency": cpu_efficiency, "generation": generation,
     "data": data_pipeline, "scaling": scaling, "memory": memory, "app": app_latency, "onnx": onnx_inference,
+    "generative": generative_quality,
 }
 
 

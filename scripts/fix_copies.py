@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 MODELS = Path(__file__).resolve().parent.parent / "hfmodels" / "models"
-ALL_FOLDERS = ("autoencoder", "fusion", "gpt", "image_classifier", "segmentation", "vae")
-IMAGE_FOLDERS = ("autoencoder", "image_classifier", "segmentation", "vae")
+ALL_FOLDERS = ("autoencoder", "diffusion", "fusion", "gpt", "image_classifier", "segmentation", "vae")
+IMAGE_FOLDERS = ("autoencoder", "diffusion", "image_classifier", "segmentation", "vae")
 
 # source file in hfmodels/models/ -> the model folders that hold a copy of it
 COPIES = {

@@ -45,7 +45,7 @@ def save_tiny(family_name: str, folder: Path) -> Path:
     import torch
 
     from hfmodels.families import get_family
-    from hfmodels.models import AutoencoderConfig, UNetConfig, VAEConfig
+    from hfmodels.models import AutoencoderConfig, DiffusionConfig, UNetConfig, VAEConfig
 
     torch.manual_seed(0)
     family = get_family(family_name)
@@ -70,6 +70,9 @@ def save_tiny(family_name: str, folder: Path) -> Path:
                                                id2label={0: "background", 1: "square", 2: "circle"}),
             "autoencoder": lambda: AutoencoderConfig(**small),
             "vae": lambda: VAEConfig(**small),
+            "diffusion": lambda: DiffusionConfig(num_channels=1, image_size=8, block_channels=[4, 8], norm_num_groups=4,
+                                                 num_attention_heads=2, num_classes=2, num_train_timesteps=20,
+                                                 id2label={0: "zero", 1: "one"}),
         }[family_name]()
         model, processor = family.model_class(config), family.build_processor(config)
     model.save_pretrained(folder)
@@ -80,7 +83,7 @@ def save_tiny(family_name: str, folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny_models")
-    families = ("segmentation", "autoencoder", "vae", "gpt", "text-classifier", "fusion")
+    families = ("segmentation", "autoencoder", "vae", "diffusion", "gpt", "text-classifier", "fusion")
     return {name: save_tiny(name, root / name) for name in families}
 
 
@@ -215,6 +218,8 @@ def test_class_weights_auto_is_refused_where_the_loss_has_none():
         ("autoencoder", "/reconstruct", ("rgb",), lambda out: Image.open(out[1]).size == (256, 256) and out[2] >= 0),
         ("vae", "/sample", (3, 4), lambda out: Image.open(out).size == (4 * 256, 256)),
         ("vae", "/interpolate", ("rgb", "grayscale", 5), lambda out: Image.open(out).size == (5 * 256, 256)),
+        ("diffusion", "/sample", (3, 4, 5, "dpm-solver", "one", 2.0),
+         lambda out: Image.open(out).size == (4 * 256, 256)),
         ("gpt", "/generate", ("def ", 0.0, 1.0, 5), lambda out: out.startswith("def ") and len(out) > 4),
         ("text-classifier", "/classify", ("import sys",),
          lambda out: {c["label"] for c in out["confidences"]} == {"function", "script"}),

@@ -26,7 +26,15 @@ import hfmodels
 from hfmodels.families import FAMILIES
 
 # imported for their testers (subclasses of ModelTesterMixin), which list the values each config refuses
-from . import test_autoencoder, test_fusion, test_gpt, test_image_classifier, test_segmentation, test_vae  # noqa: F401
+from . import (  # noqa: F401
+    test_autoencoder,
+    test_diffusion,
+    test_fusion,
+    test_gpt,
+    test_image_classifier,
+    test_segmentation,
+    test_vae,
+)
 from .conftest import REPO
 from .model_tester import ModelTesterMixin, run_without_hfmodels
 from .saved_before import SPECS, build, run

@@ -19,6 +19,7 @@ from transformers import AutoImageProcessor
 import hfmodels.models
 from hfmodels import (
     AutoencoderImageProcessor,
+    DiffusionImageProcessor,
     FusionProcessor,
     ImageClassifierImageProcessor,
     UNetImageProcessor,
@@ -47,6 +48,7 @@ PROCESSORS = {
     "autoencoder": AutoencoderImageProcessor(num_channels=1, size={"height": SIZE, "width": SIZE}),
     "vae": VAEImageProcessor(num_channels=3, size={"height": SIZE, "width": SIZE}),
     "segmentation": centered(UNetImageProcessor, 1),
+    "diffusion": centered(DiffusionImageProcessor, 3),
 }
 
 

@@ -14,7 +14,9 @@ import hfmodels
 from hfmodels.models.gpt.modeling_gpt import GPTRotaryTable
 
 from .conftest import REPO
-from .saved_before import BEFORE_COMMIT, SPECS, build, load_io, run
+from .saved_before import BEFORE_COMMIT, NEWER_THAN_BEFORE, SPECS, build, load_io, run
+
+SAVED_BEFORE = sorted(set(SPECS) - set(NEWER_THAN_BEFORE))
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def saved_before(tmp_path_factory):
     return root / "saved"
 
 
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", SAVED_BEFORE)
 def test_a_model_saved_before_loads_and_gives_the_same_outputs(saved_before, name):
     model_class, _, _, kind = SPECS[name]
     folder = saved_before / name
@@ -51,7 +53,8 @@ def test_a_model_saved_before_loads_and_gives_the_same_outputs(saved_before, nam
 
 def test_the_old_code_saves_what_the_new_code_builds(saved_before):
     """The same seed builds the same weights: today's initialisation is the old one."""
-    for name, (model_class, _, _, _) in SPECS.items():
+    for name in SAVED_BEFORE:
+        model_class = SPECS[name][0]
         old = getattr(hfmodels, model_class).from_pretrained(saved_before / name).state_dict()
         new = build(hfmodels, name).state_dict()
         assert sorted(old) == sorted(new), name

@@ -78,7 +78,7 @@ def export_space(model: str | Path, out_dir: str | Path, model_repo: str | None 
         (staging / "app.py").write_text(APP_TEMPLATE.format(title=title, family=family, module=VIEWS_MODULE))
         (staging / "requirements.txt").write_text(
             f"torch=={torch.__version__.split('+')[0]}\ntransformers=={transformers.__version__}\n"
-            f"gradio=={gradio.__version__}\nnumpy\npillow\n"
+            f"gradio=={gradio.__version__}\nnumpy\npillow\n" + sampler_requirements(family)
         )
         (staging / "README.md").write_text(README_TEMPLATE.format(
             title=title, gradio_version=gradio.__version__, family=family,
@@ -86,6 +86,15 @@ def export_space(model: str | Path, out_dir: str | Path, model_repo: str | None 
             model_link=f"[{model_repo}](https://huggingface.co/{model_repo})" if model_repo else f"`{title}`",
         ))
     return out
+
+
+def sampler_requirements(family: str) -> str:
+    """The diffusion family samples through a diffusers scheduler: its app needs diffusers too."""
+    if family != "diffusion":
+        return ""
+    import diffusers
+
+    return f"diffusers=={diffusers.__version__}\n"
 
 
 def push_space(folder: str | Path, space_id: str, private: bool = False, token: str | None = None) -> CommitInfo:

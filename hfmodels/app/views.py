@@ -372,6 +372,44 @@ def vae_view(loaded: Loaded) -> None:
     interpolate_button.click(interpolate, inputs=[first, second, steps], outputs=strip, api_name="interpolate")
 
 
+DIFFUSION_SCHEDULERS = ("ddim", "dpm-solver", "ddpm")  # the names `DiffusionForImageGeneration.sample` takes
+ANY_CLASS = "(none: unconditional)"
+
+
+@view("diffusion")
+def diffusion_view(loaded: Loaded) -> None:
+    model, config = loaded.model, loaded.config
+    class_names = [config.id2label[i] for i in range(config.num_classes)] if config.num_classes else []
+
+    def sample(seed: float, count: float, steps: float, scheduler: str, class_name: str, guidance: float) -> str:
+        if class_name not in (ANY_CLASS, *class_names):
+            raise gr.Error(f"Unknown class {class_name!r}; choose one of: {', '.join(class_names) or 'none'}.")
+        labels = class_names.index(class_name) if class_name in class_names else None
+        generator = torch.Generator().manual_seed(int(seed))
+        try:
+            images = model.sample(int(count), int(steps), scheduler, generator=generator, labels=labels,
+                                  guidance_scale=float(guidance))
+        except (ImportError, ValueError) as error:  # no diffusers, an unknown scheduler, too many steps
+            raise gr.Error(str(error)) from error
+        return cached_picture(grid(to_pictures(images), columns=min(int(count), 8)))
+
+    with gr.Tab("Samples"):
+        with gr.Row():
+            seed = gr.Number(label="Seed", value=0, precision=0)
+            count = gr.Slider(1, 64, value=16, step=1, label="Samples")
+        with gr.Row():
+            scheduler = gr.Dropdown(list(DIFFUSION_SCHEDULERS), value="ddim", label="Scheduler")
+            steps = gr.Slider(1, config.num_train_timesteps, value=min(50, config.num_train_timesteps), step=1,
+                              label="Denoising steps")
+        with gr.Row(visible=bool(class_names)):
+            class_name = gr.Dropdown([ANY_CLASS, *class_names], value=ANY_CLASS, label="Class")
+            guidance = gr.Slider(0, 10, value=2.0, step=0.5, label="Classifier-free guidance scale")
+        sample_button = gr.Button("Sample", variant="primary")
+        samples = gr.Image(label="Samples denoised from Gaussian noise", type="filepath")
+    sample_button.click(sample, inputs=[seed, count, steps, scheduler, class_name, guidance], outputs=samples,
+                        api_name="sample")
+
+
 def read_prompt(text: str | None, what: str = "a prompt") -> str:
     if not text or not text.strip():
         raise gr.Error(f"Write {what} first.")

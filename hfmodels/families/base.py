@@ -81,6 +81,7 @@ class Family:
     # images decoded once at the config's image_size and num_channels, shorter side resized then centre-cropped
     # (data/decoded.py); the family's processor must resize and crop alike
     decodes_images: ClassVar[bool] = False
+    default_ema_decay: ClassVar[float] = 0.0  # `--ema-decay` when not given; 0: the last weights are evaluated
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> PreTrainedConfig:
         """A config fitted to the data (labels, image size, ...) with the user's overrides applied."""
@@ -147,6 +148,10 @@ class Family:
         `config` and `processor` are the trained model's, for baselines sized like the model and seeing the
         same inputs (None: the family's defaults)."""
         return {}
+
+    def end_of_epoch(self, model: PreTrainedModel, epoch: int, run_dir: Path) -> None:
+        """Runs on the main process after each epoch's evaluation (the weights evaluated are in `model`): pictures
+        of the training's progress go into `run_dir`'s folders, which the run folder's next version keeps."""
 
     def write_artifacts(self, model: PreTrainedModel, processor, data: DatasetDict, output_dir: Path) -> list[str]:
         """Writes family-specific pictures (grids, maps, ...) into the run folder; returns their file names."""

@@ -17,9 +17,9 @@ from transformers import (
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES
 
-from . import autoencoder, fusion, gpt, image_classifier, segmentation, vae
+from . import autoencoder, diffusion, fusion, gpt, image_classifier, segmentation, vae
 
-MODEL_PACKAGES = (autoencoder, fusion, gpt, image_classifier, segmentation, vae)
+MODEL_PACKAGES = (autoencoder, diffusion, fusion, gpt, image_classifier, segmentation, vae)
 
 
 def register(config_class, models: dict, image_processor=None, processor=None) -> None:
@@ -46,6 +46,8 @@ register(
 register(autoencoder.AutoencoderConfig, {AutoModel: autoencoder.AutoencoderModel},
          image_processor=autoencoder.AutoencoderImageProcessor)
 register(vae.VAEConfig, {AutoModel: vae.VAEModel}, image_processor=vae.VAEImageProcessor)
+register(diffusion.DiffusionConfig, {AutoModel: diffusion.DiffusionForImageGeneration},
+         image_processor=diffusion.DiffusionImageProcessor)
 register(
     segmentation.UNetConfig,
     {AutoModel: segmentation.UNetModel, AutoModelForSemanticSegmentation: segmentation.UNetForSemanticSegmentation},

@@ -58,6 +58,11 @@ class TrainingArguments:
     warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of the steps spent warming up."})
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Gradient clipping norm; none to disable."})
     gradient_accumulation_steps: int = 1
+    ema_decay: float | None = field(
+        default=None,
+        metadata={"help": "Evaluate and save an exponential moving average of the weights with this decay (e.g. "
+                  "0.999); 0 turns it off. Default: the family's (diffusion: 0.999; the others: off)."},
+    )
     mixed_precision: Literal["no", "fp16", "bf16"] | None = field(
         default=None, metadata={"help": "Default: what accelerate's config says (`accelerate launch`), else no."}
     )
@@ -124,6 +129,8 @@ class TrainingArguments:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ValueError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.num_workers != "auto" and not (str(self.num_workers).isdigit()):

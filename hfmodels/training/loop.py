@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -45,6 +46,7 @@ from ..families.base import MAX_DEFAULT_IMAGE_SIZE, held_out_split
 from ..metrics import load_metric
 from .arguments import TrainingArguments
 from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
+from .ema import ExponentialMovingAverage
 from .tracking import MLFLOW_MODEL_DIR, finish_tracking, start_tracking, tracker_names
 
 logger = logging.getLogger(__name__)
@@ -361,6 +363,7 @@ class PreparedRun:
     eval_batch_size: int
     max_steps: int
     epochs: int | None  # None: a streamed run, which ends after max_steps
+    ema: ExponentialMovingAverage | None  # `--ema-decay`: the weights evaluated and saved
 
 
 def prepare_run(
@@ -392,8 +395,13 @@ def prepare_run(
         num_training_steps=max_steps * accelerator.num_processes,
     )
     scheduler = accelerator.prepare(scheduler)
-    return PreparedRun(model, accelerator.unwrap_model(model), optimizer, scheduler, train_loader, eval_loader,
-                       learning_rate, eval_batch_size, max_steps, epochs)
+    unwrapped = accelerator.unwrap_model(model)
+    ema_decay = family.default_ema_decay if args.ema_decay is None else args.ema_decay
+    ema = ExponentialMovingAverage(unwrapped, ema_decay) if ema_decay else None
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)  # before a checkpoint is loaded into it
+    return PreparedRun(model, unwrapped, optimizer, scheduler, train_loader, eval_loader, learning_rate,
+                       eval_batch_size, max_steps, epochs, ema)
 
 
 def resume_state(
@@ -438,6 +446,8 @@ def train_epochs(
                 run.scheduler.step()
                 if accelerator.sync_gradients:
                     zero_grad(set_to_none=True)
+                    if run.ema is not None:
+                        run.ema.update(run.unwrapped)
             state.batches_in_epoch += 1
             samples_seen += len(batch[next(iter(batch))])
             if not accelerator.sync_gradients:
@@ -452,17 +462,19 @@ def train_epochs(
                 save_checkpoint(accelerator, output_dir, state, best_weights, args.keep_checkpoints)
             if state.step >= run.max_steps:
                 break
-        with progress.paused():  # evaluation time is neither data nor step time
-            best_weights = end_epoch(family, accelerator, run, state, best_weights, progress)
+        ema_weights = run.ema.applied(run.unwrapped) if run.ema is not None else contextlib.nullcontext()
+        with progress.paused(), ema_weights:  # evaluation time is neither data nor step time; EMA weights evaluated
+            best_weights = end_epoch(family, accelerator, run, state, best_weights, progress, output_dir)
     progress.close()
     return samples_seen, best_weights
 
 
 def end_epoch(
     family: Family, accelerator: Accelerator, run: PreparedRun, state: TrainState,
-    best_weights: dict[str, torch.Tensor] | None, progress: StepProgress,
+    best_weights: dict[str, torch.Tensor] | None, progress: StepProgress, output_dir: Path,
 ) -> dict[str, torch.Tensor]:
-    """Scores the epoch on the validation split; returns the best epoch's weights so far."""
+    """Scores the epoch on the validation split (the weights in the model: the EMA's where there is one); returns the
+    best epoch's weights so far."""
     metrics = evaluate_model(run.model, run.eval_loader, family, accelerator)
     state.log_history.append({"epoch": state.epoch + 1, "step": state.step,
                               **{f"eval_{k}": v for k, v in metrics.items()}})
@@ -474,6 +486,8 @@ def end_epoch(
     if state.best_score is None or score > state.best_score:
         state.best_score, state.best_metric, state.best_epoch = score, value, state.epoch + 1
         best_weights = {k: v.detach().cpu().clone() for k, v in run.unwrapped.state_dict().items()}
+    if accelerator.is_main_process:
+        family.end_of_epoch(run.unwrapped, state.epoch + 1, output_dir)
     state.epoch, state.batches_in_epoch = state.epoch + 1, 0
     return best_weights
 
