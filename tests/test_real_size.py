@@ -232,3 +232,20 @@ def test_the_pneumonia_stand_in_has_the_real_layout_at_real_size(tmp_path):
     assert json.loads((tmp_path / "demo" / "hfmodels_data.json").read_text()) == {"synthetic": True, "medical": True}
     with pytest.raises(ValueError, match="scale_down=0"):
         make_pneumonia_demo(tmp_path / "other", scale_down=0)
+
+
+def test_a_validation_split_that_cannot_be_stratified_says_what_to_change():
+    """Too few rows of a class, or too few rows for the fraction, for a validation split with every class: a message
+    naming the class or the fraction and what to do, not scikit-learn's."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    from hfmodels.data import with_validation_split
+
+    features = Features({"x": Value("int32"), "label": ClassLabel(names=["NORMAL", "PNEUMONIA"])})
+    one_normal = Dataset.from_dict({"x": list(range(9)), "label": [0] + [1] * 8}, features=features)
+    with pytest.raises(ValueError, match=r"class 'NORMAL' has 1 training row\(s\).*give the dataset a validation"):
+        with_validation_split(DatasetDict({"train": one_normal}), seed=0)
+    balanced = Dataset.from_dict({"x": list(range(10)), "label": [0, 1] * 5}, features=features)
+    with pytest.raises(ValueError, match=r"1 validation rows for 2 classes.*--validation-from-train"):
+        with_validation_split(DatasetDict({"train": balanced}), seed=0, fraction=0.05)
+    assert len(with_validation_split(DatasetDict({"train": balanced}), seed=0, fraction=0.2)["validation"]) == 2

@@ -1,9 +1,12 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from hfmodels import VAEConfig, VAEImageProcessor, VAEModel
+from hfmodels.hub import check_card, write_card
 from hfmodels.training import TrainingArguments, train
 from hfmodels.training.evaluation import load_trained
 
@@ -139,3 +142,11 @@ def test_run_folder_has_the_pictures(trained_vae):
     for name in ("reconstructions.png", "interpolation.png", "latent_map.png", "samples.png"):
         with Image.open(output_dir / name) as picture:
             assert picture.format == "PNG" and min(picture.size) > 100
+
+
+def test_card_shows_how_to_sample(trained_vae, tmp_path):
+    output_dir, _ = trained_vae
+    run = shutil.copytree(output_dir, tmp_path / "run")
+    text = write_card(run, "someone/vae").read_text()
+    assert "images = model.sample(16, generator=torch.Generator().manual_seed(0))" in text
+    assert "# (16, 1, 8, 8): decoded from latents drawn from the prior" in text and check_card(run) == []

@@ -266,6 +266,8 @@ def with_validation_split(data: DatasetDict, seed: int, fraction: float | None =
         return data
     fraction = VALIDATION_FRACTION if fraction is None else fraction
     has_labels = isinstance(data["train"].features.get("label"), ClassLabel)
+    if has_labels:
+        require_stratifiable(data["train"], fraction)
     try:
         parts = data["train"].train_test_split(
             test_size=fraction, seed=seed, stratify_by_column="label" if has_labels else None
@@ -278,6 +280,25 @@ def with_validation_split(data: DatasetDict, seed: int, fraction: float | None =
     logger.info("made a validation split from train (%.0f%%, seed %d%s): %s", fraction * 100, seed, replaced,
                 split_sizes(data))
     return data
+
+
+def require_stratifiable(train: Dataset, fraction: float) -> None:
+    """A ValueError saying what to change when `fraction` of `train` cannot be split off with every class on both
+    sides (scikit-learn's own message names neither the class nor the flag)."""
+    labels = np.asarray(train["label"])
+    names = train.features["label"].names
+    counts = np.bincount(labels, minlength=len(names))
+    present = np.flatnonzero(counts)
+    rarest = present[np.argmin(counts[present])]
+    validation_rows = int(np.ceil(fraction * len(train)))
+    remedy = "give the dataset a validation split, or more training rows"
+    if counts[rarest] < 2:
+        raise ValueError(f"Cannot carve a validation split stratified by label from train: class {names[rarest]!r} "
+                         f"has {counts[rarest]} training row(s), and each class needs at least 2; {remedy}")
+    if not len(present) <= validation_rows <= len(train) - len(present):
+        raise ValueError(f"Cannot carve {fraction:.0%} of {len(train)} training rows as a validation split stratified "
+                         f"by label: {validation_rows} validation rows for {len(present)} classes (each side needs one "
+                         f"row of each class); set --validation-from-train to another fraction, or {remedy}")
 
 
 def split_sizes(data: DatasetDict) -> dict[str, int]:

@@ -29,6 +29,10 @@ TYPE_NAMES = {int: ("an integer", "integers"), float: ("a number", "numbers"), s
               bool: ("true or false", "booleans")}
 
 
+# the losses of transformers' classification heads (PreTrainedConfig.problem_type)
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
 class ValidatedConfig:
     """Put first among the bases: `class XConfig(ValidatedConfig, PreTrainedConfig)`. When the config is made (after
     `__post_init__`) and again when it is saved, `validate` checks each field annotated on the config class against its
@@ -53,6 +57,8 @@ class ValidatedConfig:
         for name, annotation in type(self).__annotations__.items():
             if not has_type(getattr(self, name), annotation):
                 self.require(name, False, f"must be {type_name(annotation)}")
+        self.require("problem_type", self.problem_type in (None, *PROBLEM_TYPES),
+                     f"must be None or one of {PROBLEM_TYPES}")
         self.check_fields()
         super().validate()
 
@@ -65,6 +71,8 @@ class ValidatedConfig:
         one_per_class = weights is not None and len(weights) == self.num_labels and all(w > 0 for w in weights)
         self.require("class_weights", weights is None or one_per_class,
                      f"must be None or {self.num_labels} positive numbers, one per class")
+        self.require("class_weights", weights is None or self.problem_type in (None, "single_label_classification"),
+                     f"weighs the classes of single-label classification, not of problem_type={self.problem_type!r}")
 
     def require(self, field: str, ok: bool, allowed: str) -> None:
         """A ValueError naming `field`, its value and `allowed` (what it may be) unless `ok`."""
@@ -123,4 +131,34 @@ def check_class_ids(labels: torch.Tensor, num_labels: int, ignore_index: int | N
         raise ValueError(
             f"labels must be class ids in 0 .. {num_labels - 1} (config.num_labels={num_labels}){ignored}, got "
             f"{labels[wrong].unique().tolist()[:10]}"
+        )
+
+
+def classification_problem(labels: torch.Tensor, config) -> str:
+    """The problem of a classification head: `config.problem_type`, else what transformers' sequence-classification
+    loss infers and then sets on the config (so it is saved): regression for one label, single-label classification
+    for integer labels, else multi-label classification."""
+    if config.problem_type is None:
+        if config.num_labels == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    return config.problem_type
+
+
+def check_classification_labels(labels: torch.Tensor, config) -> None:
+    """A ValueError when `labels` do not fit the head's problem (`classification_problem`): class ids in
+    0 .. num_labels - 1 (single-label), (batch, num_labels) targets (multi-label, and regression of several numbers)
+    or (batch,) numbers (regression of one)."""
+    problem = classification_problem(labels, config)
+    if problem == "single_label_classification":
+        check_class_ids(labels, config.num_labels)
+        return
+    one_number = problem == "regression" and config.num_labels == 1 and labels.ndim == 1
+    if not one_number and (labels.ndim != 2 or labels.shape[1] != config.num_labels):
+        raise ValueError(
+            f"labels for {problem} (config.problem_type) must have shape (batch, {config.num_labels}) "
+            f"(config.num_labels){', or (batch,)' if config.num_labels == 1 else ''}, got {tuple(labels.shape)}"
         )
