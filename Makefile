@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo lint test fix-copies bench clean
+.PHONY: install demo lint test test-slow fix-copies bench clean
 
 install: $(VENV)/.installed $(OLDEST)/.installed tests/transformers_common/VERSION
 
@@ -46,6 +46,11 @@ lint: install
 test: lint
 	command -v chromium >/dev/null || apt-get install -y chromium
 	$(PYTHON) -m pytest
+
+# The heavier checks the default run leaves out (marked `slow`: full-length quality measurements, the ONNX export of
+# every family, ...).
+test-slow: lint
+	$(PYTHON) -m pytest -m slow
 
 # The model code several model folders share: one source in hfmodels/models/, a real copy in each folder that needs it
 # (scripts/fix_copies.py); `make test` fails when a copy differs from its source.
