@@ -231,6 +231,32 @@ class ModelTesterMixin:
             model_class.from_pretrained(tmp_path)
         model_class.from_pretrained(tmp_path, use_safetensors=False)  # a pickle the caller trusts
 
+    @with_loss_only
+    def test_a_head_on_a_base_models_folder_is_new_and_named_and_the_body_must_be_whole(self, model_class, tmp_path,
+                                                                                        caplog):
+        """transformers' fine-tuning path: a head class from its base model's folder gets a new head, with a warning
+        naming exactly its weights; a body weight missing from that folder stays an error."""
+        head = self.make_model(model_class)
+        if head.base_model is head:  # the family's model is its body: no head to add
+            return
+        head.base_model.save_pretrained(tmp_path)
+        with caplog.at_level("WARNING"):
+            loaded = model_class.from_pretrained(tmp_path)
+        tied = model_class._tied_weights_keys or {}  # a tied head (a language model's) comes with the body
+        new_weights = sorted(key for key in head.state_dict()
+                             if not key.startswith(f"{head.base_model_prefix}.") and key not in tied)
+        if new_weights:
+            assert f"a new head for {model_class.__name__}" in caplog.text and str(new_weights) in caplog.text
+        else:
+            assert "a new head" not in caplog.text
+        for key, tensor in head.base_model.state_dict().items():
+            assert torch.equal(loaded.base_model.state_dict()[key], tensor), key
+        weights = load_file(tmp_path / "model.safetensors")
+        body_weight = sorted(weights)[0]
+        save_file({key: value for key, value in weights.items() if key != body_weight}, tmp_path / "model.safetensors")
+        with pytest.raises(ValueError, match=f"missing from the folder.*{re.escape(body_weight)}"):
+            model_class.from_pretrained(tmp_path)
+
     def test_auto_classes_load_the_family(self, model_class, tmp_path):
         import transformers
 

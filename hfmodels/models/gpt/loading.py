@@ -1,25 +1,36 @@
 # Generated from hfmodels/models/loading.py by `make fix-copies`: edit that file, not this copy.
-"""Strict weight loading: a weight that fails to load is an error, never a quiet re-initialisation (DESIGN rule 8).
+"""Strict weight loading: a weight that fails to load is an error, never a quiet re-initialisation (DESIGN rule 8),
+except the one re-initialisation transformers' contract asks for: a new head.
 
 Every model folder holds a copy of this file (`make fix-copies` writes them, `make test` fails when one differs), so
 each stays self-contained: it imports it relatively, and `save_pretrained` copies it beside the weights with the rest
 of the folder's code.
 """
 
+import logging
 import os
 
 PICKLE_WEIGHT_ENDINGS = (".bin", ".pt", ".pth", ".ckpt")
+
+logger = logging.getLogger(__name__)
+
+
+class WeightsDoNotFitError(ValueError, RuntimeError):
+    """The folder's weights do not fit the model class. A RuntimeError too: that is what transformers raises for
+    mis-shaped weights, and what its callers catch."""
 
 
 class StrictLoadingMixin:
     """`from_pretrained` without silent weight surprises. Against transformers' own loading, which warns:
 
-    - a weight the model has but the folder lacks (missing) is an error, unless `strict=False` (a new head on
-      purpose, e.g. a sequence classifier started from a language model);
+    - a weight of the body (under `base_model_prefix`) that the folder lacks is an error, unless `strict=False`;
+    - a weight outside the body that the folder lacks is a new head, initialised anew with a warning naming it, when
+      the folder was saved by another class (a classifier started from a base model or a language model: the
+      field's fine-tuning path); from a folder saved by the same class it is an error;
     - a weight in the folder the model has no place for (unexpected) is an error when the folder was saved by the
-      same architecture, unless `strict=False`; loading another class (the backbone out of a classifier) drops
-      what it has no place for;
-    - a weight of another shape is an error unless `ignore_mismatched_sizes=True` (then it is re-initialised);
+      same class, unless `strict=False`; loading another class (the backbone out of a classifier) drops it;
+    - a weight of another shape is an error unless `ignore_mismatched_sizes=True` (then it is initialised anew, with
+      transformers' warning), e.g. a head for another number of labels;
     - weights load from safetensors only: a pickle file (`pytorch_model.bin`) needs `use_safetensors=False`.
 
     The errors list the keys. Put it first among the bases:
@@ -47,23 +58,34 @@ class StrictLoadingMixin:
                     "load a pickle you trust"
                 ) from error
             raise
+        saved_by_this_class = cls.__name__ in (getattr(model.config, "architectures", None) or [cls.__name__])
+        new_head = [] if saved_by_this_class else sorted(k for k in info["missing_keys"] if outside_body(model, k))
+        missing = sorted(set(info["missing_keys"]) - set(new_head))
         problems = []
-        if strict and info["missing_keys"]:
-            problems.append(f"missing from the folder (would be randomly initialised): {sorted(info['missing_keys'])}")
-        saved_as = getattr(model.config, "architectures", None) or [cls.__name__]
-        if strict and cls.__name__ in saved_as and info["unexpected_keys"]:
+        if strict and missing:
+            problems.append(f"missing from the folder (would be randomly initialised): {missing}")
+        if strict and saved_by_this_class and info["unexpected_keys"]:
             problems.append(f"in the folder but not in the model: {sorted(info['unexpected_keys'])}")
         if not ignore_mismatched_sizes and info["mismatched_keys"]:
             shapes = [f"{key} (folder {tuple(saved)}, model {tuple(expected)})"
                       for key, saved, expected in sorted(info["mismatched_keys"])]
             problems.append(f"of another shape: {shapes}")
         if problems:
-            raise ValueError(
+            raise WeightsDoNotFitError(
                 f"{source}: the weights do not fit {cls.__name__}; " + "; ".join(problems)
-                + ". Pass strict=False to load it anyway (a new head on purpose) or ignore_mismatched_sizes=True to "
-                "re-initialise mis-shaped weights"
+                + ". Pass strict=False to load it anyway or ignore_mismatched_sizes=True to initialise mis-shaped "
+                "weights anew (a head for other labels)"
             )
+        if new_head:
+            logger.warning("%s: a new head for %s, initialised anew (train it before use): %s", source, cls.__name__,
+                           new_head)
         return (model, info) if output_loading_info else model
+
+
+def outside_body(model, key: str) -> bool:
+    """Whether a weight belongs to a head around the body (the module named `base_model_prefix`), not to the body."""
+    prefix = model.base_model_prefix
+    return hasattr(model, prefix) and model.base_model is not model and not key.startswith(f"{prefix}.")
 
 
 def pickle_weight_files(folder: str) -> list[str]:
