@@ -100,6 +100,10 @@ class Family:
         model = self.build_model(train_split, overrides)
         return model, self.build_processor(model.config)
 
+    def finish_build(self, model: PreTrainedModel, processor) -> None:
+        """What `build` does once the model exists, also to a model loaded by `--init-from` (a text family fits its
+        tokenizer's length and padding side to the model)."""
+
     def prepare(self, split: Dataset | IterableDataset, processor) -> Dataset | IterableDataset:
         """A split as the loaders read it, before `transform` (a language model packs texts into blocks here)."""
         return split

@@ -50,22 +50,26 @@ class TextFamily(Family):
         token_ids = {"pad_token_id": processor.pad_token_id, "bos_token_id": processor.bos_token_id,
                      "eos_token_id": processor.eos_token_id}
         config = self.build_config(train_split, {**token_ids, **overrides, "vocab_size": vocab_size})
-        processor.model_max_length, processor.padding_side = config.max_position_embeddings, self.padding_side
         model = self.model_class(config)
-        if model.can_generate():  # generation stops at the context (the pipeline's default 256 new tokens overflow it)
-            model.generation_config.max_length = config.max_position_embeddings
+        self.finish_build(model, processor)
         return model, processor
 
+    def finish_build(self, model, processor: PreTrainedTokenizerFast) -> None:
+        processor.model_max_length = model.config.max_position_embeddings
+        processor.padding_side = self.padding_side
+        if model.can_generate():  # generation stops at the context (the pipeline's default 256 new tokens overflow it)
+            model.generation_config.max_length = model.config.max_position_embeddings
 
-def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
+
+def load_tokenizer(name: str, revision: str | None = None, flag: str = "--tokenizer") -> PreTrainedTokenizerFast:
     """A trained tokenizer from a folder or the Hub; one without a padding token pads with its end-of-text."""
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
     except (OSError, ValueError) as error:
-        raise ValueError(f"--tokenizer {name}: no tokenizer could be loaded from it ({error})") from error
+        raise ValueError(f"{flag} {name}: no tokenizer could be loaded from it ({error})") from error
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise ValueError(f"--tokenizer {name}: it has neither a padding nor an end-of-text token")
+            raise ValueError(f"{flag} {name}: it has neither a padding nor an end-of-text token")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 

@@ -88,9 +88,18 @@ def card_data(run: RunFolder, repo_id: str, license: str | None) -> ModelCardDat
         license=license,
         datasets=[name] if is_hub_dataset(name) else None,
         metrics=list(result_metrics(run.eval_results)) or None,
-        base_model=run.training_args.get("base_model"),
         eval_results=results or None,
+        **base_model_metadata(run),
     )
+
+
+def base_model_metadata(run: RunFolder) -> dict[str, str]:
+    """The Hub's model tree (`base_model`, `base_model_relation`) for a run started from a Hub model; a local run
+    folder is no Hub id, so the card's body names it instead."""
+    started = run.run_info.get("started_from") or {}
+    if not started.get("on_hub"):
+        return {}
+    return {"base_model": started["base_model"], "base_model_relation": started["relation"]}
 
 
 def shown_dataset_name(name: str | None) -> str | None:
@@ -259,6 +268,11 @@ def check_card(run_dir: str | Path) -> list[str]:
             problems.append(f"model-index result {result.metric_type} names dataset {result.dataset_name!r} split "
                             f"{result.dataset_split!r}; eval_results.json has {name!r} split "
                             f"{dataset.get('split')!r}")
+    expected_base = base_model_metadata(run)
+    for field in ("base_model", "base_model_relation"):
+        if getattr(data, field, None) != expected_base.get(field):
+            problems.append(f"{field} is {getattr(data, field, None)!r}, run_info.json says the run started from "
+                            f"{expected_base.get(field)!r}; re-render the card")
     for match in IMAGE_LINK.finditer(card.text):
         link = match[1] or match[2]
         if not re.match(r"^[a-z]+://", link) and not (run.path / link).is_file():

@@ -33,6 +33,13 @@ class TrainingArguments:
         metadata={"help": "Text families: a tokenizer folder or Hub id (default: train a byte-level BPE one on "
                   "train)."},
     )
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "Start from a saved model instead of random weights: a run folder or a Hub repo id, "
+                  "REPO@REVISION for a branch, tag or commit. Its family's runs take every weight (a new head for "
+                  "other labels); a text classifier takes a gpt run's body; gpt and text-classifier take a "
+                  "transformers GPT-2. The model keeps its processor (tokenizer, image size, normalisation)."},
+    )
     streaming: bool = field(
         default=False,
         metadata={"help": "Read the train split as a stream (data too big for the disk cache); needs --max-steps."},
@@ -143,6 +150,10 @@ class TrainingArguments:
             raise ValueError("--image-size and --model-config image_size=... both set the image size; pick one")
         if self.streaming and self.max_steps is None:
             raise ValueError("--streaming needs --max-steps: a stream has no length to count epochs by")
+        if self.init_from and (self.tokenizer or self.image_size):
+            flag = "--tokenizer" if self.tokenizer else "--image-size"
+            raise ValueError(f"{flag} with --init-from: the model keeps the processor it was trained with (its "
+                             "tokenizer, its image size); leave out one of them")
         if self.class_weights not in (None, "auto"):
             raise ValueError(f"--class-weights must be auto (or left out), got {self.class_weights!r}")
         # model_config_overrides() also fails early on a malformed --model-config

@@ -202,7 +202,7 @@ def train(args: TrainingArguments, after_save: dict[str, Callable[[Path], Any]] 
     set_seed(args.seed)
 
     data = load_training_data(args, family, dataset_name, accelerator)
-    model, processor = build_model(args, family, data)
+    model, processor, started_from = build_model(args, family, data)
     decode_images_once(args, family, accelerator, data, model.config)
     run = prepare_run(args, family, accelerator, model, processor, data)
     state, best_weights = resume_state(accelerator, resume_path, args, output_dir)
@@ -244,7 +244,8 @@ def train(args: TrainingArguments, after_save: dict[str, Callable[[Path], Any]] 
             "training_log.json": state.log_history,
             "run_info.json": {**run_info(accelerator, args, time.time() - started, run.model),
                               "samples_per_process": samples_per_process,
-                              "resumed_from": str(resume_path) if resume_path else None, "tracker_runs": tracker_runs},
+                              "resumed_from": str(resume_path) if resume_path else None, "tracker_runs": tracker_runs,
+                              "started_from": started_from},
             "eval_results.json": eval_results,
         }
         save_run(output_dir, family, run.unwrapped, processor, data, records, after_save or {}, after_training,
@@ -311,8 +312,11 @@ def load_training_data(args: TrainingArguments, family: Family, name: str, accel
     return TrainingData(name, splits, train_rows, sizes, data_facts(name), validation)
 
 
-def build_model(args: TrainingArguments, family: Family, data: TrainingData) -> tuple[PreTrainedModel, Any]:
-    """The model and its processor, fitted to the training data, with the user's config overrides."""
+def build_model(
+    args: TrainingArguments, family: Family, data: TrainingData
+) -> tuple[PreTrainedModel, Any, dict[str, Any] | None]:
+    """The model and its processor, fitted to the training data, with the user's config overrides; started from a
+    saved model with `--init-from` (then also its lineage, for run_info.json and the card)."""
     overrides = args.model_config_overrides()
     if args.image_size is not None:
         if "image_size" not in getattr(family.config_class, "__annotations__", {}):
@@ -322,12 +326,20 @@ def build_model(args: TrainingArguments, family: Family, data: TrainingData) -> 
     if args.class_weights == "auto":
         overrides["class_weights"] = family.balanced_class_weights(data.splits["train"])
         logger.info("class weights (inverse frequency in train): %s", overrides["class_weights"])
-    model, processor = family.build(data.splits["train"], overrides, tokenizer=args.tokenizer)
+    started_from = None
+    if args.init_from:
+        from ..pretrained import ModelReference, start_from
+
+        model, processor, started_from = start_from(
+            family, ModelReference.parse("--init-from", args.init_from), data.splits["train"], overrides
+        )
+    else:
+        model, processor = family.build(data.splits["train"], overrides, tokenizer=args.tokenizer)
     if args.gradient_checkpointing:
         if not model.supports_gradient_checkpointing:
             raise ValueError(f"--gradient-checkpointing: the {family.name} model does not support it")
         model.gradient_checkpointing_enable()
-    return model, processor
+    return model, processor, started_from
 
 
 def decode_images_once(args: TrainingArguments, family: Family, accelerator: Accelerator, data: TrainingData,
@@ -337,10 +349,15 @@ def decode_images_once(args: TrainingArguments, family: Family, accelerator: Acc
     if not family.decodes_images:
         return
     side = config.image_size
+    if args.image_size:
+        origin = "--image-size"
+    elif args.init_from:
+        origin = "what the --init-from model was trained on"
+    else:
+        origin = f"default: the first image's shorter side, at most {MAX_DEFAULT_IMAGE_SIZE}; set --image-size"
     if accelerator.is_main_process:
         logger.info("input images: %dx%d, %d channel(s) (%s; shorter side resized, centre kept)", side, side,
-                    config.num_channels, "--image-size" if args.image_size else
-                    f"default: the first image's shorter side, at most {MAX_DEFAULT_IMAGE_SIZE}; set --image-size")
+                    config.num_channels, origin)
     if not args.streaming:
         # before training starts every core is free to decode (`auto`), else as many processes as workers
         processes = cores_per_process() if str(args.num_workers) == "auto" else int(args.num_workers)
