@@ -7,9 +7,9 @@ import logging
 
 import pytest
 import torch
-from datasets import load_dataset
 from huggingface_hub import HfApi
 
+from hfmodels.data import load_source
 from hfmodels.data.digits import load_digits_dataset
 from hfmodels.families import get_family
 from hfmodels.hub.card import check_card, write_card
@@ -49,10 +49,8 @@ def low_digits_run(digit_folders, tmp_path_factory):
     return output
 
 
-def train_split(name):
-    from hfmodels.data import load_source
-
-    return load_source(str(name))["train"]
+def train_split(source):
+    return load_source(str(source))["train"]
 
 
 def saved_weights(run):
@@ -130,7 +128,7 @@ def gpt_run(tmp_path_factory):
 
 def test_a_text_classifier_starts_from_a_gpt_runs_body_and_tokenizer(gpt_run, tmp_path):
     family = get_family("text-classifier")
-    data = load_dataset_split("stdlib-functions")
+    data = train_split("stdlib-functions")
     model, tokenizer, lineage = start_from(family, ModelReference.parse("--init-from", str(gpt_run)), data, {})
     saved = saved_weights(gpt_run)
     body = [key for key in model.state_dict() if key.startswith("transformer.")]
@@ -146,12 +144,6 @@ def test_a_text_classifier_starts_from_a_gpt_runs_body_and_tokenizer(gpt_run, tm
     assert json.loads((output / "run_info.json").read_text())["started_from"]["new_layers"] == ["score"]
 
 
-def load_dataset_split(name):
-    from hfmodels.data import load_source
-
-    return load_source(name)["train"]
-
-
 def test_a_gpt_starts_from_a_transformers_gpt2(gpt_run, tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -164,7 +156,7 @@ def test_a_gpt_starts_from_a_transformers_gpt2(gpt_run, tmp_path):
 
     model, loaded_tokenizer, lineage = start_from(
         get_family("gpt"), ModelReference.parse("--init-from", str(tmp_path / "gpt2")),
-        load_dataset_split("stdlib"), {},
+        train_split("stdlib"), {},
     )
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(ids).logits, gpt2.eval()(ids).logits, rtol=1e-4, atol=1e-4)
@@ -173,7 +165,7 @@ def test_a_gpt_starts_from_a_transformers_gpt2(gpt_run, tmp_path):
 
     classifier, _, lineage = start_from(
         get_family("text-classifier"), ModelReference.parse("--init-from", str(tmp_path / "gpt2")),
-        load_dataset_split("stdlib-functions"), {},
+        train_split("stdlib-functions"), {},
     )
     assert lineage["new_layers"] == ["score"]
     torch.testing.assert_close(classifier.transformer.embed_tokens.weight, gpt2.transformer.wte.weight)

@@ -77,6 +77,12 @@ def test_stdlib_data_is_split_per_file_and_balanced():
         assert len(counts) == len(PACKAGES) and len(set(counts.values())) == 1, (split, counts)
         assert all(path.split("/")[0] == PACKAGES[label] for path, label in zip(rows["path"], rows["label"]))
         assert all(text.lstrip().startswith(("def ", "async def ")) for text in rows["text"])
+    # the pretraining corpus holds none of the files the classifier is chosen and scored on, and the rest of stdlib
+    pretrain = load_source("stdlib-pretrain")
+    pretrain_paths = set(pretrain["train"]["path"]) | set(pretrain["validation"]["path"])
+    assert pretrain_paths.isdisjoint(paths["validation"] | paths["test"])
+    assert paths["train"] <= pretrain_paths
+    assert len(pretrain_paths) > 0.8 * (len(corpus["train"]) + len(corpus["validation"]))
 
 
 def test_gpt_learns_far_beyond_a_bigram_model(trained_gpt):

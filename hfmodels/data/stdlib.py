@@ -63,14 +63,7 @@ def load_stdlib_functions() -> DatasetDict:
     are per file: in the order of a hash of their paths, each of a package's files goes to the split that is
     least filled relative to its share of functions (test 25%, validation 10%, train 65%). Each split is then
     balanced: the same number of functions per package (a seeded sample of the larger ones)."""
-    # (function source, file path) pairs by split and package
-    by_split: dict[str, dict[str, list[tuple[str, str]]]] = {split: {p: [] for p in PACKAGES} for split in SPLIT_SHARES}
-    for package in PACKAGES:
-        files = sorted((file for file in stdlib_files() if file.relative_to(STDLIB).parts[0] == package), key=path_hash)
-        for file in files:
-            split = min(SPLIT_SHARES, key=lambda s: len(by_split[s][package]) / SPLIT_SHARES[s])
-            path = file.relative_to(STDLIB).as_posix()
-            by_split[split][package] += [(function, path) for function in function_sources(read_source(file))]
+    by_split = package_functions_by_split()
     features = Features({"text": Value("string"), "label": ClassLabel(names=list(PACKAGES)), "path": Value("string")})
     data = {}
     for split, functions in by_split.items():
@@ -83,6 +76,28 @@ def load_stdlib_functions() -> DatasetDict:
             rows["label"] += [label] * per_class
         data[split] = Dataset.from_dict(rows, features=features)
     return DatasetDict({split: data[split] for split in ("train", "validation", "test")})
+
+
+def package_functions_by_split() -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """(function source, file path) pairs by split and package, before balancing: every file of a package goes
+    whole to one split."""
+    by_split: dict[str, dict[str, list[tuple[str, str]]]] = {split: {p: [] for p in PACKAGES} for split in SPLIT_SHARES}
+    for package in PACKAGES:
+        files = sorted((file for file in stdlib_files() if file.relative_to(STDLIB).parts[0] == package), key=path_hash)
+        for file in files:
+            split = min(SPLIT_SHARES, key=lambda s: len(by_split[s][package]) / SPLIT_SHARES[s])
+            path = file.relative_to(STDLIB).as_posix()
+            by_split[split][package] += [(function, path) for function in function_sources(read_source(file))]
+    return by_split
+
+
+def load_stdlib_pretrain_corpus() -> DatasetDict:
+    """The `stdlib` corpus without the files of `stdlib-functions`' validation and test splits: a language model
+    pretrained on it, then fine-tuned as a text classifier, has never read a function it is scored on."""
+    by_split = package_functions_by_split()
+    held_out = {path for split in ("validation", "test") for pairs in by_split[split].values() for _, path in pairs}
+    corpus = load_stdlib_corpus()
+    return DatasetDict({split: rows.filter(lambda row: row["path"] not in held_out) for split, rows in corpus.items()})
 
 
 def function_sources(source: str) -> list[str]:

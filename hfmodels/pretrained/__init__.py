@@ -21,8 +21,8 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedConfig, PreTrainedModel
 
-from .errors import first_line
-from .families import Family, family_of_config
+from ..errors import first_line
+from ..families import Family, family_of_config
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def family_of_saved(reference: ModelReference, config: PreTrainedConfig) -> Fami
 
 
 def startable_families(source: Family) -> list[str]:
-    from .families import FAMILIES
+    from ..families import FAMILIES
 
     return [family.name for family in FAMILIES.values() if family.config_class is source.config_class]
 
@@ -140,7 +140,7 @@ def load_weights(
         )
     except (OSError, ValueError) as error:
         raise reference.error(f"its weights do not load into {family.model_class.__name__}", error) from error
-    from .models.loading import outside_body
+    from ..models.loading import outside_body
 
     new_weights = sorted({*info["missing_keys"], *(key for key, _, _ in info["mismatched_keys"])})
     in_body = [key for key in new_weights if not outside_body(model, key)]
@@ -170,8 +170,8 @@ def from_transformers_gpt2(
     weights (a classifier's head)."""
     from transformers import GPT2LMHeadModel
 
-    from .families.text import load_tokenizer
-    from .models.gpt import GPTForCausalLM
+    from ..families.text import load_tokenizer
+    from ..models.gpt import GPTForCausalLM
 
     try:
         gpt2 = GPT2LMHeadModel.from_pretrained(reference.name, revision=reference.revision)
@@ -184,7 +184,7 @@ def from_transformers_gpt2(
     model = family.model_class(config)
     # a classifier takes the body; a language model the head too (tied to the token embeddings)
     missing, _ = model.load_state_dict(converted.state_dict(), strict=False)
-    from .models.loading import outside_body
+    from ..models.loading import outside_body
 
     if any(not outside_body(model, key) for key in missing):
         raise reference.error(f"the converted GPT-2 does not fit {family.model_class.__name__}: missing {missing}")

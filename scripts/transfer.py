@@ -1,0 +1,107 @@
+"""Transfer measured, not assumed: the same model from scratch and started from a pretrained one, on the same labels,
+data and steps, over several seeds. Writes docs/transfer.md and docs/transfer.json.
+
+    python scripts/transfer.py                   # every task, seeds 0 1 2
+    python scripts/transfer.py --tasks vision --seeds 0
+
+vision: digits 0-4 pretrain an image classifier (all their training images); digits 5-9, 20 labelled images per
+class (as many more choose the epoch), train a classifier from scratch and one `--init-from` the pretrained run; both
+scored on every digit 5-9 of the digits test split. vision-few: the same with 3 labelled images per class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from hfmodels.data.digits import load_digits_dataset  # noqa: E402
+from hfmodels.training import TrainingArguments, train  # noqa: E402
+
+
+def digits_folder(root: Path, digits: range, seed: int | None = None, per_class: int = 0) -> Path:
+    """Digits as an image folder <root>/<split>/<digit>/<n>.png: every image of `digits`, or with `seed` a seeded
+    sample of `per_class` training and as many validation images per digit (test: all)."""
+    data = load_digits_dataset()
+    for split, rows in data.items():
+        by_digit: dict[int, list[int]] = {}
+        for index, label in enumerate(rows["label"]):
+            if label in digits:
+                by_digit.setdefault(label, []).append(index)
+        for digit, indices in by_digit.items():
+            chosen = {split: indices}
+            if seed is not None and split == "train":
+                sample = random.Random(f"{seed}-{digit}").sample(indices, 2 * per_class)
+                chosen = {"train": sample[:per_class], "validation": sample[per_class:]}
+            for name, picked in chosen.items():
+                folder = root / name / str(digit)
+                folder.mkdir(parents=True, exist_ok=True)
+                for index in picked:
+                    rows[index]["image"].save(folder / f"{index}.png")
+    return root
+
+
+def run(work: Path, name: str, **arguments) -> float:
+    output = work / "runs" / name
+    if not (output / "eval_results.json").is_file():
+        train(TrainingArguments(output_dir=str(output), report_to="none", **arguments))
+    return json.loads((output / "eval_results.json").read_text())["metrics"]["accuracy"]
+
+
+def vision(work: Path, seeds: list[int], steps: int, per_class: int) -> dict:
+    pretrain_data = digits_folder(work / "data" / "digits-0-4", range(5))
+    run(work, "pretrain-digits-0-4", dataset=str(pretrain_data), seed=0)
+    rows = {"scratch": [], "--init-from the digits 0-4 run": []}
+    for seed in seeds:
+        data = str(digits_folder(work / "data" / f"digits-5-9-{per_class}-seed{seed}", range(5, 10), seed, per_class))
+        common = {"dataset": data, "seed": seed, "max_steps": steps, "batch_size": 32}
+        rows["scratch"].append(run(work, f"scratch-{per_class}-seed{seed}", **common))
+        rows["--init-from the digits 0-4 run"].append(run(
+            work, f"init-from-{per_class}-seed{seed}", init_from=str(work / "runs" / "pretrain-digits-0-4"), **common))
+    return {"task": f"digits 5-9, {per_class} labelled images per class, {steps} steps", "metric": "accuracy",
+            "model": "the image classifier's CNN (defaults)", "rows": rows}
+
+
+TASKS = {"vision": functools.partial(vision, per_class=20), "vision-few": functools.partial(vision, per_class=3)}
+
+
+def report(results: dict[str, dict], seeds: list[int]) -> str:
+    lines = ["# Transfer", "", "Written by `python scripts/transfer.py`: the same model from scratch and started from "
+             "a pretrained one, same labels, data and steps, per seed.", ""]
+    for name, result in results.items():
+        lines += [f"## {name}: {result['task']}", "", f"Model: {result['model']}. Metric: test {result['metric']}.", "",
+                  "| start | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+                  "|---|" + "---|" * (len(seeds) + 1)]
+        for start, values in result["rows"].items():
+            lines.append(f"| {start} | " + " | ".join(f"{v:.4f}" for v in values)
+                         + f" | {statistics.mean(values):.4f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--work", type=Path, default=REPO / "transfer-runs", help="Data and runs (kept: reruns skip "
+                        "finished runs).")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "transfer")
+    args = parser.parse_args()
+    started = time.time()
+    results = {name: TASKS[name](args.work, args.seeds, args.steps) for name in args.tasks}
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(report(results, args.seeds))
+    print(report(results, args.seeds), f"\n{time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
