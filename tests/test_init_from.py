@@ -17,6 +17,8 @@ from hfmodels.pretrained import ModelReference, start_from
 from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER
 from hfmodels.training import TrainingArguments, train
 
+from .model_tester import run_without_hfmodels
+
 TINY = ["hidden_sizes=[8,8]", "depths=[1,1]"]
 TINY_GPT = ["hidden_size=32", "num_hidden_layers=1", "num_attention_heads=2", "vocab_size=300"]
 
@@ -194,3 +196,26 @@ def test_parts_that_do_not_fit_are_clear_errors(low_digits_run, gpt_run, digit_f
         ModelReference.parse("--init-from", "user/repo@")
     with pytest.raises(ValueError, match=r"--tokenizer with --init-from: the model keeps the processor"):
         TrainingArguments(model="gpt", init_from=str(gpt_run), tokenizer=str(gpt_run))
+
+
+def test_a_model_saved_where_hfmodels_is_absent_starts_a_run(low_digits_run, digit_folders, tmp_path):
+    """Loaded with trust_remote_code and saved again by a process without hfmodels (its classes are then the code
+    copied beside the weights), the folder still starts a run with every weight."""
+    run_without_hfmodels(
+        f"""
+        import transformers
+        model = transformers.AutoModelForImageClassification.from_pretrained({str(low_digits_run)!r},
+                                                                             trust_remote_code=True)
+        assert not type(model).__module__.startswith("hfmodels")
+        model.save_pretrained("resaved")
+        transformers.AutoImageProcessor.from_pretrained({str(low_digits_run)!r},
+                                                        trust_remote_code=True).save_pretrained("resaved")
+        """,
+        cwd=tmp_path,
+    )
+    model, _, lineage = start_from(get_family("image-classifier"),
+                                   ModelReference.parse("--init-from", str(tmp_path / "resaved")),
+                                   train_split(digit_folders[0]), {})
+    saved = saved_weights(low_digits_run)
+    assert all(torch.equal(model.state_dict()[key], tensor) for key, tensor in saved.items())
+    assert lineage["new_layers"] == []
