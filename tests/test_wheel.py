@@ -146,12 +146,18 @@ def test_installed_evaluate_and_predict(installed, installed_run):
     assert len(json.loads(predicted.stdout)[0]["predictions"]) == 2
 
 
-def test_installed_push_to_the_loopback_hub(installed, installed_run, loopback_hub, tmp_path):
-    pushed = installed["run"]("push", str(installed_run), f"{TEST_USER}/digits",
-                              env_update=client_env(loopback_hub, tmp_path / "hf_home"))
+def test_installed_push_to_the_loopback_hub_and_init_from_it(installed, installed_run, loopback_hub, tmp_path):
+    hub_env = client_env(loopback_hub, tmp_path / "hf_home")
+    pushed = installed["run"]("push", str(installed_run), f"{TEST_USER}/digits", env_update=hub_env)
     assert pushed.returncode == 0, pushed.stderr[-3000:]
     files = set(loopback_hub.files(f"{TEST_USER}/digits"))
     assert {"config.json", "model.safetensors", "modeling_image_classifier.py", "loading.py", "README.md"} <= files
+    # the published run starts another, downloaded through the Hub client
+    started = installed["run"]("train", "--max-steps", "2", "--report-to", "none", "--output-dir", "runs/d",
+                               "--init-from", f"{TEST_USER}/digits", env_update=hub_env)
+    assert started.returncode == 0, started.stderr[-3000:]
+    lineage = json.loads((installed["work"] / "runs" / "d" / "run_info.json").read_text())["started_from"]
+    assert lineage["base_model"] == f"{TEST_USER}/digits" and lineage["on_hub"]
 
 
 def test_installed_app_answers_a_request(installed, installed_run, tmp_path):
