@@ -75,7 +75,7 @@ def test_a_run_of_the_same_labels_starts_from_every_weight_and_says_so(low_digit
     output = tmp_path / "again"
     train(TrainingArguments(dataset=str(digit_folders[0]), output_dir=str(output), max_steps=2, batch_size=32,
                             init_from=str(low_digits_run), report_to="none"))
-    assert json.loads((output / "run_info.json").read_text())["started_from"] == lineage
+    assert json.loads((output / "run_info.json").read_text())["started_from"] == [lineage]
     card = write_card(output).read_text()
     assert "Started from the run `low-digits` (a local folder)" in card and "No layer is new." in card
     assert "base_model" not in card.split("---")[1]  # a local folder is no Hub id for the model tree
@@ -109,7 +109,7 @@ def test_a_hub_repo_at_a_revision_is_the_base_model_of_the_card(loopback_hub, lo
     output = tmp_path / "high-digits"
     train(TrainingArguments(dataset=str(digit_folders[1]), output_dir=str(output), max_steps=2, batch_size=32,
                             init_from=f"{repo}@v1", report_to="none"))
-    started = json.loads((output / "run_info.json").read_text())["started_from"]
+    (started,) = json.loads((output / "run_info.json").read_text())["started_from"]
     assert started["base_model"] == repo and started["revision"] == "v1" and started["on_hub"]
     assert started["new_layers"] == ["classifier"] and started["license"] == "mit"
     card = write_card(output).read_text()
@@ -143,7 +143,7 @@ def test_a_text_classifier_starts_from_a_gpt_runs_body_and_tokenizer(gpt_run, tm
     output = tmp_path / "classifier"
     train(TrainingArguments(model="text-classifier", output_dir=str(output), max_steps=2, batch_size=8,
                             init_from=str(gpt_run), report_to="none"))
-    assert json.loads((output / "run_info.json").read_text())["started_from"]["new_layers"] == ["score"]
+    assert json.loads((output / "run_info.json").read_text())["started_from"][0]["new_layers"] == ["score"]
 
 
 def test_a_gpt_starts_from_a_transformers_gpt2(gpt_run, tmp_path):
@@ -219,3 +219,35 @@ def test_a_model_saved_where_hfmodels_is_absent_starts_a_run(low_digits_run, dig
     saved = saved_weights(low_digits_run)
     assert all(torch.equal(model.state_dict()[key], tensor) for key, tensor in saved.items())
     assert lineage["new_layers"] == []
+
+
+def test_a_fusion_model_starts_from_an_image_classifier_run_and_a_gpt_run(low_digits_run, gpt_run, tmp_path):
+    output = tmp_path / "fusion"
+    train(TrainingArguments(model="fusion", output_dir=str(output), max_steps=1, batch_size=16, report_to="none",
+                            learning_rate=1e-12, backbone=str(low_digits_run), text_backbone=str(gpt_run)))
+    from hfmodels import FusionForClassification
+
+    model = FusionForClassification.from_pretrained(output)
+    for encoder, run, prefix in ((model.vision_model, low_digits_run, "image_classifier."),
+                                 (model.text_model, gpt_run, "transformer.")):
+        saved = {key.removeprefix(prefix): value for key, value in saved_weights(run).items()
+                 if key.startswith(prefix)}
+        trained = encoder.state_dict()
+        assert set(saved) == set(trained)
+        # one step at a learning rate of 1e-12: the weights are the saved ones (batch-norm statistics move)
+        assert all(torch.allclose(trained[key].float(), value.float(), atol=1e-6) for key, value in saved.items()
+                   if "running" not in key and "num_batches" not in key)
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(output)
+    assert processor.tokenizer.get_vocab() == AutoProcessor.from_pretrained(gpt_run).get_vocab()
+    started = json.loads((output / "run_info.json").read_text())["started_from"]
+    assert [(s["flag"], s["base_model"], s["new_layers"]) for s in started] == [
+        ("--backbone", "low-digits", None), ("--text-backbone", "gpt", None)]
+    card = write_card(output).read_text()
+    assert "Started from the run `low-digits` (a local folder) (`--backbone`" in card
+    assert "its weights became the model's text encoder" in card
+    with pytest.raises(ValueError, match=r"--backbone .*gpt: a gpt model is no encoder here: give a "
+                                         r"image-classifier run"):
+        train(TrainingArguments(model="fusion", output_dir=str(tmp_path / "bad"), max_steps=1, report_to="none",
+                                backbone=str(gpt_run)))

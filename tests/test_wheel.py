@@ -156,7 +156,7 @@ def test_installed_push_to_the_loopback_hub_and_init_from_it(installed, installe
     started = installed["run"]("train", "--max-steps", "2", "--report-to", "none", "--output-dir", "runs/d",
                                "--init-from", f"{TEST_USER}/digits", env_update=hub_env)
     assert started.returncode == 0, started.stderr[-3000:]
-    lineage = json.loads((installed["work"] / "runs" / "d" / "run_info.json").read_text())["started_from"]
+    (lineage,) = json.loads((installed["work"] / "runs" / "d" / "run_info.json").read_text())["started_from"]
     assert lineage["base_model"] == f"{TEST_USER}/digits" and lineage["on_hub"]
 
 

@@ -91,14 +91,24 @@ class Family:
         raise NotImplementedError
 
     def build(
-        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None
+        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None,
+        backbone: str | None = None, text_backbone: str | None = None,
     ) -> tuple[PreTrainedModel, Any]:
         """The model to train and its processor. `tokenizer` (a folder or Hub id) is for text families, whose
-        processor comes first because it fixes the vocabulary of the config."""
+        processor comes first because it fixes the vocabulary of the config; `backbone` / `text_backbone` (folders
+        or Hub ids) are trained encoders, for the families that take them."""
         if tokenizer is not None:
             raise ValueError(f"--tokenizer is for text families; the {self.name} model reads images")
+        self.refuse_backbones(backbone, text_backbone)
         model = self.build_model(train_split, overrides)
         return model, self.build_processor(model.config)
+
+    def refuse_backbones(self, backbone: str | None, text_backbone: str | None) -> None:
+        """A family that takes no trained encoder says so."""
+        for flag, value in (("--backbone", backbone), ("--text-backbone", text_backbone)):
+            if value is not None:
+                raise ValueError(f"{flag} {value}: the {self.name} model takes no pretrained encoder (--init-from "
+                                 "starts it from a saved model of its own family)")
 
     def finish_build(self, model: PreTrainedModel, processor) -> None:
         """What `build` does once the model exists, also to a model loaded by `--init-from` (a text family fits its

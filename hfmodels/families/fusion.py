@@ -38,10 +38,14 @@ class FusionFamily(Family):
     default_learning_rate = 2e-3
 
     def build(
-        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None
+        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None,
+        backbone: str | None = None, text_backbone: str | None = None,
     ) -> tuple[FusionForClassification, FusionProcessor]:
         """`overrides` are FusionConfig fields; `vision_config` / `text_config` (dicts) override the encoders'
-        fields."""
+        fields. `backbone` / `text_backbone` name trained encoders (an image-classifier run, a gpt or text-classifier
+        run: folders or Hub ids), whose bodies and processors the model starts from."""
+        if backbone or text_backbone:
+            return self.build_on_encoders(train_split, overrides, backbone, text_backbone, tokenizer)
         for field in ENCODER_OVERRIDES:
             if not isinstance(overrides.get(field, {}), dict):
                 raise ValueError(
@@ -62,6 +66,42 @@ class FusionFamily(Family):
         processor = FusionProcessor(image_processor=image_family.build_processor(vision_config),
                                     tokenizer=text_processor)
         return FusionForClassification(config), processor
+
+    def build_on_encoders(
+        self, train_split: Dataset, overrides: dict[str, Any], backbone: str | None, text_backbone: str | None,
+        tokenizer: str | None,
+    ) -> tuple[FusionForClassification, FusionProcessor]:
+        """A fusion model whose encoders start from trained runs (`FusionForClassification.from_encoders_pretrained`);
+        an encoder not given is built as `build` builds it."""
+        from ..pretrained import ModelReference, load_encoder
+
+        if text_backbone and tokenizer:
+            raise ValueError("--tokenizer with --text-backbone: the text encoder keeps its own tokenizer")
+        fresh, fresh_processor = self.build(
+            train_split, {key: value for key, value in overrides.items() if key in ENCODER_OVERRIDES},
+            tokenizer=tokenizer,
+        )
+        sides = {"vision_config": (backbone, "--backbone", ImageClassifierFamily(), fresh.vision_model,
+                                   fresh_processor.image_processor),
+                 "text_config": (text_backbone, "--text-backbone", TextClassifierFamily(), fresh.text_model,
+                                 fresh_processor.tokenizer)}
+        encoders, processors = {}, {}
+        for field, (source, flag, family, built, built_processor) in sides.items():
+            if source is None:
+                encoders[field], processors[field] = built, built_processor
+            else:
+                encoders[field], processors[field] = load_encoder(family, ModelReference.parse(flag, source))
+        names = train_split.features["label"].names
+        fitted = {"id2label": dict(enumerate(names)), "label2id": {name: index for index, name in enumerate(names)}}
+        fusion_fields = {key: value for key, value in overrides.items() if key not in ENCODER_OVERRIDES}
+        config = FusionConfig(**{field: encoder.config for field, encoder in encoders.items()},
+                              **{**fitted, **fusion_fields})
+        model = FusionForClassification(config)
+        model.vision_model.load_state_dict(encoders["vision_config"].state_dict())
+        model.text_model.load_state_dict(encoders["text_config"].state_dict())
+        processors["text_config"].padding_side = TextClassifierFamily.padding_side
+        processor = FusionProcessor(image_processor=processors["vision_config"], tokenizer=processors["text_config"])
+        return model, processor
 
     def transform(self, processor: FusionProcessor, train: bool):
         def to_inputs(batch: dict[str, list]) -> dict[str, Any]:

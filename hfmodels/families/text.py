@@ -36,8 +36,10 @@ class TextFamily(Family):
         return self.config_class(**{**SMALL_GPT, **overrides})
 
     def build(
-        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None
+        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None,
+        backbone: str | None = None, text_backbone: str | None = None,
     ) -> tuple[GPTForCausalLM | GPTForSequenceClassification, PreTrainedTokenizerFast]:
+        self.refuse_backbones(backbone, text_backbone)
         if tokenizer is None:
             processor = train_tokenizer(train_split["text"], overrides.get("vocab_size", DEFAULT_VOCAB_SIZE))
         else:

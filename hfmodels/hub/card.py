@@ -93,13 +93,15 @@ def card_data(run: RunFolder, repo_id: str, license: str | None) -> ModelCardDat
     )
 
 
-def base_model_metadata(run: RunFolder) -> dict[str, str]:
-    """The Hub's model tree (`base_model`, `base_model_relation`) for a run started from a Hub model; a local run
-    folder is no Hub id, so the card's body names it instead."""
-    started = run.run_info.get("started_from") or {}
-    if not started.get("on_hub"):
+def base_model_metadata(run: RunFolder) -> dict[str, Any]:
+    """The Hub's model tree (`base_model`, `base_model_relation`) for a run started from Hub models (one id, or a
+    list for a model built of several: fusion's two encoders); a local run folder is no Hub id, so the card's body
+    names it instead."""
+    bases = [started for started in run.run_info.get("started_from") or [] if started["on_hub"]]
+    if not bases:
         return {}
-    return {"base_model": started["base_model"], "base_model_relation": started["relation"]}
+    names = [started["base_model"] for started in bases]
+    return {"base_model": names[0] if len(names) == 1 else names, "base_model_relation": bases[0]["relation"]}
 
 
 def shown_dataset_name(name: str | None) -> str | None:

@@ -66,6 +66,22 @@ class ModelReference:
         except (OSError, ValueError) as error:
             raise self.error("not a model folder, nor a Hub model repo that could be loaded", error) from error
 
+    def lineage(self, config: PreTrainedConfig, source_class: str, new_layers: list[str] | None) -> dict[str, Any]:
+        """What run_info.json records of a model the run started from (`started_from`, a list), for the card.
+        `new_layers`: the layers initialised anew; None where the saved model is one part of the new one (an encoder
+        or backbone), so that everything around it is new."""
+        return {
+            "flag": self.flag,
+            "base_model": Path(self.name).resolve().name if self.is_local else self.name,  # a folder: by its name
+            "on_hub": not self.is_local,
+            "revision": self.revision,
+            "commit": None if self.is_local else getattr(config, "_commit_hash", None),
+            "relation": "finetune",
+            "source_class": source_class,
+            "new_layers": new_layers,
+            "license": base_model_license(self),
+        }
+
 
 def start_from(
     family: Family, reference: ModelReference, train_split: Dataset, overrides: dict[str, Any]
@@ -90,20 +106,35 @@ def start_from(
         processor = load_processor(family, reference)
     new_layers = sorted({key.rsplit(".", 1)[0] for key in new_weights})
     family.finish_build(model, processor)
-    lineage = {
-        "flag": reference.flag,
-        "base_model": reference.name if not reference.is_local else Path(reference.name).resolve().name,
-        "on_hub": not reference.is_local,
-        "revision": reference.revision,
-        "commit": getattr(saved, "_commit_hash", None) if not reference.is_local else None,
-        "relation": "finetune",
-        "source_class": source_class,
-        "new_layers": new_layers,
-        "license": base_model_license(reference),
-    }
+    lineage = reference.lineage(saved, source_class, new_layers)
     logger.info("%s %s: started from its %s weights; new (initialised anew): %s", reference.flag, reference,
                 source_class, ", ".join(new_layers) or "none")
     return model, processor, lineage
+
+
+def load_encoder(family: Family, reference: ModelReference) -> tuple[PreTrainedModel, Any]:
+    """The body (`AutoModel`: a classifier's backbone, a language model's transformer) of a saved run of `family`
+    and its processor: one encoder of a model of another family (fusion)."""
+    from transformers import AutoModel
+
+    saved = reference.load_config()
+    source = family_of_saved(reference, saved)
+    if source.config_class is not family.config_class:
+        raise reference.error(f"a {source.name} model is no encoder here: give a "
+                              f"{', '.join(sorted(startable_families(family)))} run")
+    try:
+        encoder = AutoModel.from_pretrained(reference.name, revision=reference.revision)
+    except (OSError, ValueError) as error:
+        raise reference.error("its body could not be loaded", error) from error
+    logger.info("%s %s: the encoder starts from its %s", reference.flag, reference, type(encoder).__name__)
+    return encoder, load_processor(family, reference)
+
+
+def part_lineage(flag: str, value: str) -> dict[str, Any]:
+    """The lineage of a saved model that became one part (an encoder, a backbone) of the new one."""
+    reference = ModelReference.parse(flag, value)
+    config = reference.load_config()
+    return reference.lineage(config, (config.architectures or [type(config).__name__])[0], None)
 
 
 def family_of_saved(reference: ModelReference, config: PreTrainedConfig) -> Family:

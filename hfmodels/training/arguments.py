@@ -40,6 +40,15 @@ class TrainingArguments:
                   "other labels); a text classifier takes a gpt run's body; gpt and text-classifier take a "
                   "transformers GPT-2. The model keeps its processor (tokenizer, image size, normalisation)."},
     )
+    backbone: str | None = field(
+        default=None,
+        metadata={"help": "fusion: the image encoder starts from this image-classifier run (folder or Hub id)."},
+    )
+    text_backbone: str | None = field(
+        default=None,
+        metadata={"help": "fusion: the text encoder starts from this gpt or text-classifier run (folder or Hub id), "
+                  "with its tokenizer."},
+    )
     streaming: bool = field(
         default=False,
         metadata={"help": "Read the train split as a stream (data too big for the disk cache); needs --max-steps."},
@@ -150,6 +159,10 @@ class TrainingArguments:
             raise ValueError("--image-size and --model-config image_size=... both set the image size; pick one")
         if self.streaming and self.max_steps is None:
             raise ValueError("--streaming needs --max-steps: a stream has no length to count epochs by")
+        for flag, value in (("--backbone", self.backbone), ("--text-backbone", self.text_backbone)):
+            if value and self.init_from:
+                raise ValueError(f"{flag} with --init-from: the saved model already has its encoders; leave out one "
+                                 "of them")
         if self.init_from and (self.tokenizer or self.image_size):
             flag = "--tokenizer" if self.tokenizer else "--image-size"
             raise ValueError(f"{flag} with --init-from: the model keeps the processor it was trained with (its "

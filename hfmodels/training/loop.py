@@ -314,9 +314,9 @@ def load_training_data(args: TrainingArguments, family: Family, name: str, accel
 
 def build_model(
     args: TrainingArguments, family: Family, data: TrainingData
-) -> tuple[PreTrainedModel, Any, dict[str, Any] | None]:
-    """The model and its processor, fitted to the training data, with the user's config overrides; started from a
-    saved model with `--init-from` (then also its lineage, for run_info.json and the card)."""
+) -> tuple[PreTrainedModel, Any, list[dict[str, Any]]]:
+    """The model and its processor, fitted to the training data, with the user's config overrides, and the saved
+    models it started from (`--init-from`, `--backbone`, `--text-backbone`), for run_info.json and the card."""
     overrides = args.model_config_overrides()
     if args.image_size is not None:
         if "image_size" not in getattr(family.config_class, "__annotations__", {}):
@@ -326,15 +326,18 @@ def build_model(
     if args.class_weights == "auto":
         overrides["class_weights"] = family.balanced_class_weights(data.splits["train"])
         logger.info("class weights (inverse frequency in train): %s", overrides["class_weights"])
-    started_from = None
-    if args.init_from:
-        from ..pretrained import ModelReference, start_from
+    from ..pretrained import ModelReference, part_lineage, start_from
 
-        model, processor, started_from = start_from(
+    if args.init_from:
+        model, processor, lineage = start_from(
             family, ModelReference.parse("--init-from", args.init_from), data.splits["train"], overrides
         )
+        started_from = [lineage]
     else:
-        model, processor = family.build(data.splits["train"], overrides, tokenizer=args.tokenizer)
+        model, processor = family.build(data.splits["train"], overrides, tokenizer=args.tokenizer,
+                                        backbone=args.backbone, text_backbone=args.text_backbone)
+        parts = (("--backbone", args.backbone), ("--text-backbone", args.text_backbone))
+        started_from = [part_lineage(flag, value) for flag, value in parts if value]
     if args.gradient_checkpointing:
         if not model.supports_gradient_checkpointing:
             raise ValueError(f"--gradient-checkpointing: the {family.name} model does not support it")
