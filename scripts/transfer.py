@@ -7,6 +7,9 @@ data and steps, over several seeds. Writes docs/transfer.md and docs/transfer.js
 vision: digits 0-4 pretrain an image classifier (all their training images); digits 5-9, 20 labelled images per
 class (as many more choose the epoch), train a classifier from scratch and one `--init-from` the pretrained run; both
 scored on every digit 5-9 of the digits test split. vision-few: the same with 3 labelled images per class.
+
+text: a gpt pretrained on `stdlib-pretrain` (the stdlib corpus without any file of stdlib-functions' validation and
+test splits); the text classifier on stdlib-functions from scratch and `--init-from` it.
 """
 
 from __future__ import annotations
@@ -70,7 +73,31 @@ def vision(work: Path, seeds: list[int], steps: int, per_class: int) -> dict:
             "model": "the image classifier's CNN (defaults)", "rows": rows}
 
 
-TASKS = {"vision": functools.partial(vision, per_class=20), "vision-few": functools.partial(vision, per_class=3)}
+def text(work: Path, seeds: list[int], steps: int, pretrain_steps: int = 1500, epochs: int = 5) -> dict:
+    """A gpt pretrained on stdlib-pretrain (no file of the classifier's validation or test split), then the text
+    classifier on stdlib-functions from scratch and --init-from it, the same epochs; TF-IDF for reference."""
+    pretrained = work / "runs" / "gpt-stdlib-pretrain"
+    if not (pretrained / "eval_results.json").is_file():
+        train(TrainingArguments(model="gpt", dataset="stdlib-pretrain", max_steps=pretrain_steps, batch_size=32,
+                                output_dir=str(pretrained), report_to="none"))
+    pretraining = json.loads((pretrained / "eval_results.json").read_text())
+    rows = {"scratch": [], "--init-from the pretrained gpt": []}
+    baseline = None
+    for seed in seeds:
+        common = {"model": "text-classifier", "seed": seed, "epochs": epochs}
+        rows["scratch"].append(run(work, f"text-scratch-seed{seed}", **common))
+        rows["--init-from the pretrained gpt"].append(
+            run(work, f"text-init-from-seed{seed}", init_from=str(pretrained), **common))
+        results = json.loads((work / "runs" / f"text-scratch-seed{seed}" / "eval_results.json").read_text())
+        baseline = results["baselines"]["tf-idf + logistic regression"]["accuracy"]
+    return {"task": f"stdlib-functions, {epochs} epochs", "metric": "accuracy",
+            "model": f"the text classifier's GPT (defaults); the gpt pretrained {pretrain_steps} steps on "
+                     f"stdlib-pretrain (validation perplexity {pretraining['metrics']['perplexity']:.1f})",
+            "rows": rows, "reference": {"tf-idf + logistic regression": baseline}}
+
+
+TASKS = {"vision": functools.partial(vision, per_class=20), "vision-few": functools.partial(vision, per_class=3),
+         "text": text}
 
 
 def report(results: dict[str, dict], seeds: list[int]) -> str:
@@ -83,6 +110,8 @@ def report(results: dict[str, dict], seeds: list[int]) -> str:
         for start, values in result["rows"].items():
             lines.append(f"| {start} | " + " | ".join(f"{v:.4f}" for v in values)
                          + f" | {statistics.mean(values):.4f} |")
+        for name, value in result.get("reference", {}).items():
+            lines.append(f"| {name} (reference) | " + " | ".join(f"{value:.4f}" for _ in seeds) + f" | {value:.4f} |")
         lines.append("")
     return "\n".join(lines)
 

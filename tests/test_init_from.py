@@ -251,3 +251,19 @@ def test_a_fusion_model_starts_from_an_image_classifier_run_and_a_gpt_run(low_di
                                          r"image-classifier run"):
         train(TrainingArguments(model="fusion", output_dir=str(tmp_path / "bad"), max_steps=1, report_to="none",
                                 backbone=str(gpt_run)))
+
+
+@pytest.mark.parametrize("name", ["image-classifier", "segmentation", "autoencoder", "vae", "diffusion", "gpt",
+                                  "text-classifier", "fusion"])
+def test_every_family_starts_from_a_saved_model_of_its_own_with_every_weight(name, tmp_path):
+    family = get_family(name)
+    rows = train_split(family.default_dataset)
+    rows = rows.select(range(min(len(rows), 200)))
+    model, processor = family.build(rows, {})
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    started, _, lineage = start_from(family, ModelReference.parse("--init-from", str(tmp_path)), rows, {})
+    assert type(started) is type(model) and lineage["new_layers"] == []
+    saved = model.state_dict()
+    assert set(started.state_dict()) == set(saved)
+    assert all(torch.equal(tensor, saved[key]) for key, tensor in started.state_dict().items())

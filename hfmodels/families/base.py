@@ -46,6 +46,15 @@ def image_shape_of(train_split: Dataset) -> dict[str, int]:
     }
 
 
+def class_label_fields(names: list[str]) -> dict[str, dict]:
+    """A config's `id2label` and `label2id` for classes named `names`, in their order."""
+    return {"id2label": dict(enumerate(names)), "label2id": {name: index for index, name in enumerate(names)}}
+
+
+# Config fields the data's labels set: a run started from a saved model takes them from its own data.
+LABEL_FIELDS = ("id2label", "label2id", "num_classes")
+
+
 def held_out_split(data: DatasetDict) -> str:
     """The split results are reported on: test when the source has one, else validation."""
     return "test" if "test" in data else "validation"
@@ -102,6 +111,11 @@ class Family:
         self.refuse_backbones(backbone, text_backbone)
         model = self.build_model(train_split, overrides)
         return model, self.build_processor(model.config)
+
+    def label_fields(self, train_split: Dataset) -> dict[str, Any]:
+        """The config fields (LABEL_FIELDS) that `train_split`'s labels set."""
+        config = self.build_config(train_split, {})
+        return {field: getattr(config, field) for field in LABEL_FIELDS if hasattr(config, field)}
 
     def refuse_backbones(self, backbone: str | None, text_backbone: str | None) -> None:
         """A family that takes no trained encoder says so."""

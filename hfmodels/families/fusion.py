@@ -12,7 +12,7 @@ import torch
 from datasets import Dataset, DatasetDict
 
 from ..models.fusion import FusionConfig, FusionForClassification, FusionProcessor
-from .base import Family, register_family
+from .base import Family, class_label_fields, register_family
 from .image_classifier import ImageClassifierFamily, random_shift, write_confusion_matrix
 from .text import TextClassifierFamily
 
@@ -57,11 +57,10 @@ class FusionFamily(Family):
         text_model, text_processor = text_family.build(
             train_split, {**FUSION_TEXT_ENCODER, **overrides.get("text_config", {})}, tokenizer=tokenizer
         )
-        names = train_split.features["label"].names
-        fitted = {"id2label": dict(enumerate(names)), "label2id": {name: index for index, name in enumerate(names)}}
         fusion_fields = {key: value for key, value in overrides.items() if key not in ENCODER_OVERRIDES}
         config = FusionConfig(
-            vision_config=vision_config, text_config=text_model.config.to_dict(), **{**fitted, **fusion_fields}
+            vision_config=vision_config, text_config=text_model.config.to_dict(),
+            **{**self.label_fields(train_split), **fusion_fields}
         )
         processor = FusionProcessor(image_processor=image_family.build_processor(vision_config),
                                     tokenizer=text_processor)
@@ -91,17 +90,18 @@ class FusionFamily(Family):
                 encoders[field], processors[field] = built, built_processor
             else:
                 encoders[field], processors[field] = load_encoder(family, ModelReference.parse(flag, source))
-        names = train_split.features["label"].names
-        fitted = {"id2label": dict(enumerate(names)), "label2id": {name: index for index, name in enumerate(names)}}
         fusion_fields = {key: value for key, value in overrides.items() if key not in ENCODER_OVERRIDES}
         config = FusionConfig(**{field: encoder.config for field, encoder in encoders.items()},
-                              **{**fitted, **fusion_fields})
+                              **{**self.label_fields(train_split), **fusion_fields})
         model = FusionForClassification(config)
         model.vision_model.load_state_dict(encoders["vision_config"].state_dict())
         model.text_model.load_state_dict(encoders["text_config"].state_dict())
         processors["text_config"].padding_side = TextClassifierFamily.padding_side
         processor = FusionProcessor(image_processor=processors["vision_config"], tokenizer=processors["text_config"])
         return model, processor
+
+    def label_fields(self, train_split: Dataset) -> dict[str, Any]:
+        return class_label_fields(train_split.features["label"].names)
 
     def transform(self, processor: FusionProcessor, train: bool):
         def to_inputs(batch: dict[str, list]) -> dict[str, Any]:

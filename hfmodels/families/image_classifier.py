@@ -16,7 +16,7 @@ from ..models.image_classifier import (
     ImageClassifierForImageClassification,
     ImageClassifierImageProcessor,
 )
-from .base import Family, held_out_split, image_shape_of, register_family
+from .base import Family, class_label_fields, held_out_split, image_shape_of, register_family
 
 CONFUSION_MATRIX = "confusion_matrix.png"
 
@@ -37,12 +37,7 @@ class ImageClassifierFamily(Family):
     decodes_images = True
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> ImageClassifierConfig:
-        names = train_split.features["label"].names
-        fitted = {
-            **image_shape_of(train_split),
-            "id2label": dict(enumerate(names)),
-            "label2id": {name: index for index, name in enumerate(names)},
-        }
+        fitted = {**image_shape_of(train_split), **class_label_fields(train_split.features["label"].names)}
         return ImageClassifierConfig(**{**fitted, **overrides})
 
     def build_processor(self, config: ImageClassifierConfig) -> ImageClassifierImageProcessor:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from ..data.segmentation import IGNORE_INDEX, mask_classes
 from ..models.segmentation import UNetConfig, UNetForSemanticSegmentation, UNetImageProcessor
-from .base import Family, held_out_split, image_shape_of, register_family
+from .base import Family, class_label_fields, held_out_split, image_shape_of, register_family
 from .image_classifier import centered_image_processor
 
 PREDICTIONS_PICTURE = "predictions.png"
@@ -35,11 +35,9 @@ class SegmentationFamily(Family):
     default_learning_rate = 3e-3
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> UNetConfig:
-        names = mask_classes(train_split)
         fitted = {
             **image_shape_of(train_split),
-            "id2label": dict(enumerate(names)),
-            "label2id": {name: index for index, name in enumerate(names)},
+            **class_label_fields(mask_classes(train_split)),
             "semantic_loss_ignore_index": IGNORE_INDEX,
         }
         return UNetConfig(**{**fitted, **overrides})

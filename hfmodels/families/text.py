@@ -16,7 +16,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from ..data.tokenizer import train_tokenizer
 from ..models.gpt import GPTConfig, GPTForCausalLM, GPTForSequenceClassification
-from .base import Family, register_family
+from .base import Family, class_label_fields, register_family
 from .image_classifier import write_confusion_matrix
 
 DEFAULT_VOCAB_SIZE = 4096
@@ -176,8 +176,7 @@ class TextClassifierFamily(TextFamily):
     default_learning_rate = 1e-3
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> GPTConfig:
-        names = train_split.features["label"].names
-        labels = {"id2label": dict(enumerate(names)), "label2id": {name: index for index, name in enumerate(names)}}
+        labels = class_label_fields(train_split.features["label"].names)
         return super().build_config(train_split, {**labels, **overrides})
 
     def transform(self, processor, train: bool):

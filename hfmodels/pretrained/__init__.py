@@ -26,10 +26,6 @@ from ..families import Family, family_of_config
 
 logger = logging.getLogger(__name__)
 
-# Config fields the new data decides, not the saved model.
-LABEL_FIELDS = ("id2label", "label2id", "num_classes")
-
-
 @dataclass(frozen=True)
 class ModelReference:
     """A saved model named on the command line: a local folder, or a Hub repo id with an optional @revision."""
@@ -153,9 +149,8 @@ def startable_families(source: Family) -> list[str]:
 
 def new_labels(family: Family, saved: PreTrainedConfig, train_split: Dataset) -> dict[str, Any]:
     """The label fields of the new data's config where they differ from the saved model's (none: the same labels)."""
-    fitted = family.build_config(train_split, {})
-    return {field: getattr(fitted, field) for field in LABEL_FIELDS
-            if hasattr(fitted, field) and getattr(fitted, field) != getattr(saved, field, None)}
+    return {field: value for field, value in family.label_fields(train_split).items()
+            if value != getattr(saved, field, None)}
 
 
 def load_weights(
