@@ -117,6 +117,14 @@ class Family:
         config = self.build_config(train_split, {})
         return {field: getattr(config, field) for field in LABEL_FIELDS if hasattr(config, field)}
 
+    def backbone_parts(self, model: PreTrainedModel) -> dict[str, torch.nn.Module]:
+        """What `--freeze-backbone`, `--freeze-epochs` and `--backbone-learning-rate` act on, by name: the body
+        (`base_model_prefix`), around which the head is."""
+        if model.base_model is model:
+            raise ValueError(f"--freeze-backbone, --freeze-epochs, --backbone-learning-rate: the {self.name} model "
+                             "has no head apart from its body; there is no backbone to freeze")
+        return {model.base_model_prefix: model.base_model}
+
     def refuse_backbones(self, backbone: str | None, text_backbone: str | None) -> None:
         """A family that takes no trained encoder says so."""
         for flag, value in (("--backbone", backbone), ("--text-backbone", text_backbone)):

@@ -100,6 +100,9 @@ class FusionFamily(Family):
         processor = FusionProcessor(image_processor=processors["vision_config"], tokenizer=processors["text_config"])
         return model, processor
 
+    def backbone_parts(self, model: FusionForClassification) -> dict[str, torch.nn.Module]:
+        return {"vision_model": model.vision_model, "text_model": model.text_model}
+
     def label_fields(self, train_split: Dataset) -> dict[str, Any]:
         return class_label_fields(train_split.features["label"].names)
 

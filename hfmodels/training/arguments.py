@@ -49,6 +49,21 @@ class TrainingArguments:
         metadata={"help": "fusion: the text encoder starts from this gpt or text-classifier run (folder or Hub id), "
                   "with its tokenizer."},
     )
+    freeze_backbone: bool = field(
+        default=False,
+        metadata={"help": "Train only what is around the backbone (the head): the backbone's weights and its "
+                  "normalisation statistics stay as they were (fine-tuning a pretrained model)."},
+    )
+    freeze_epochs: int | None = field(
+        default=None,
+        metadata={"help": "Fine-tune in two phases: the backbone frozen for the first N epochs (the new head learns), "
+                  "then everything trains."},
+    )
+    backbone_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "The backbone's peak learning rate (the head keeps --learning-rate): a pretrained body "
+                  "often wants a smaller one."},
+    )
     streaming: bool = field(
         default=False,
         metadata={"help": "Read the train split as a stream (data too big for the disk cache); needs --max-steps."},
@@ -163,6 +178,20 @@ class TrainingArguments:
             if value and self.init_from:
                 raise ValueError(f"{flag} with --init-from: the saved model already has its encoders; leave out one "
                                  "of them")
+        if self.freeze_backbone and self.freeze_epochs:
+            raise ValueError("--freeze-backbone freezes the backbone throughout, --freeze-epochs for the first epochs "
+                             "only; pick one")
+        if self.freeze_epochs is not None and self.freeze_epochs < 1:
+            raise ValueError(f"--freeze-epochs must be >= 1, got {self.freeze_epochs}")
+        if self.freeze_epochs and self.streaming:
+            raise ValueError("--freeze-epochs counts epochs, which a stream does not have (--streaming)")
+        if self.freeze_epochs and self.epochs is not None and self.freeze_epochs >= self.epochs:
+            raise ValueError(f"--freeze-epochs {self.freeze_epochs} must be fewer than --epochs {self.epochs}, or "
+                             "the backbone never trains (--freeze-backbone)")
+        if self.backbone_learning_rate is not None and self.backbone_learning_rate <= 0:
+            raise ValueError(f"--backbone-learning-rate must be > 0, got {self.backbone_learning_rate}")
+        if self.backbone_learning_rate is not None and self.freeze_backbone:
+            raise ValueError("--backbone-learning-rate with --freeze-backbone: a frozen backbone does not learn")
         if self.init_from and (self.tokenizer or self.image_size):
             flag = "--tokenizer" if self.tokenizer else "--image-size"
             raise ValueError(f"{flag} with --init-from: the model keeps the processor it was trained with (its "

@@ -23,7 +23,7 @@ from typing import Any
 import accelerate.optimizer
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, set_seed
 from datasets import Dataset, DatasetDict, IterableDataset
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -47,6 +47,7 @@ from ..metrics import load_metric
 from .arguments import TrainingArguments
 from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
 from .ema import ExponentialMovingAverage
+from .fine_tuning import FineTuning
 from .tracking import MLFLOW_MODEL_DIR, finish_tracking, start_tracking, tracker_names
 
 logger = logging.getLogger(__name__)
@@ -59,8 +60,11 @@ def make_accelerator(args: TrainingArguments | None = None, output_dir: Path | N
     if args is None:
         return Accelerator(cpu=not torch.cuda.is_available())
     refuse_fsdp_on_cpu()
+    # a backbone frozen for the first epochs gets no gradients then, which DDP must be told to expect
+    unused = [DistributedDataParallelKwargs(find_unused_parameters=True)] if args.freeze_epochs else []
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available(),
+        kwargs_handlers=unused,
         mixed_precision=args.mixed_precision,  # None: the launch config's (an explicit "no" would override it)
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         # the data order of an epoch depends only on (seed, epoch), so a resumed run sees the same batches
@@ -245,7 +249,7 @@ def train(args: TrainingArguments, after_save: dict[str, Callable[[Path], Any]] 
             "run_info.json": {**run_info(accelerator, args, time.time() - started, run.model),
                               "samples_per_process": samples_per_process,
                               "resumed_from": str(resume_path) if resume_path else None, "tracker_runs": tracker_runs,
-                              "started_from": started_from},
+                              "started_from": started_from, "fine_tuning": run.fine_tuning.record(run.unwrapped)},
             "eval_results.json": eval_results,
         }
         save_run(output_dir, family, run.unwrapped, processor, data, records, after_save or {}, after_training,
@@ -384,6 +388,7 @@ class PreparedRun:
     max_steps: int
     epochs: int | None  # None: a streamed run, which ends after max_steps
     ema: ExponentialMovingAverage | None  # `--ema-decay`: the weights evaluated and saved
+    fine_tuning: FineTuning  # what trains in which epoch, at which rate
 
 
 def prepare_run(
@@ -399,7 +404,15 @@ def prepare_run(
     train_loader = make_loader(data.train_rows, family, processor, True, args.batch_size, workers, args.seed)
     eval_loader = make_loader(data.splits["validation"], family, processor, False, eval_batch_size, workers)
     learning_rate = args.learning_rate or family.default_learning_rate
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
+    fine_tuning = FineTuning.plan(args, family, model)
+    if fine_tuning.frozen_throughout:
+        fine_tuning.apply(0)  # before DDP wraps the model: then the backbone is no part of its gradient reducer
+    optimizer = torch.optim.AdamW(fine_tuning.parameter_groups(model, learning_rate, args.weight_decay))
+    if accelerator.is_main_process:
+        record = fine_tuning.record(model)
+        logger.info("trainable parameters: %s of %s%s", f"{record['trainable_parameters']:,}",
+                    f"{record['parameters']:,}", f" (backbone {', '.join(fine_tuning.backbone)} frozen: "
+                    f"{record['frozen']})" if fine_tuning.backbone else "")
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
     if args.streaming:  # a pass over the stream ends when it does; max_steps is required
         max_steps, epochs = args.max_steps, None
@@ -407,6 +420,9 @@ def prepare_run(
         steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
         max_steps = args.max_steps or steps_per_epoch * (args.epochs or family.default_epochs)
         epochs = math.ceil(max_steps / steps_per_epoch)
+        if args.freeze_epochs and args.freeze_epochs >= epochs:
+            raise ValueError(f"--freeze-epochs {args.freeze_epochs}: the run has only {epochs} epoch(s) "
+                             f"({max_steps} steps), so the backbone would never train; use --freeze-backbone")
     # the prepared scheduler steps once per process on each optimizer step
     scheduler = get_scheduler(
         args.lr_scheduler,
@@ -421,7 +437,7 @@ def prepare_run(
     if ema is not None:
         accelerator.register_for_checkpointing(ema)  # before a checkpoint is loaded into it
     return PreparedRun(model, unwrapped, optimizer, scheduler, train_loader, eval_loader, learning_rate,
-                       eval_batch_size, max_steps, epochs, ema)
+                       eval_batch_size, max_steps, epochs, ema, fine_tuning)
 
 
 def resume_state(
@@ -453,6 +469,7 @@ def train_epochs(
     samples_seen = 0
     while state.step < run.max_steps and (run.epochs is None or state.epoch < run.epochs):
         run.model.train()
+        run.fine_tuning.apply(state.epoch)
         batches = (accelerator.skip_first_batches(run.train_loader, state.batches_in_epoch) if state.batches_in_epoch
                    else run.train_loader)
         batches.set_epoch(state.epoch)  # the data order, and so the augmentations, of this epoch (reshuffles a stream)
