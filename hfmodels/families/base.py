@@ -127,10 +127,13 @@ class Family:
 
     def refuse_backbones(self, backbone: str | None, text_backbone: str | None) -> None:
         """A family that takes no trained encoder says so."""
-        for flag, value in (("--backbone", backbone), ("--text-backbone", text_backbone)):
-            if value is not None:
-                raise ValueError(f"{flag} {value}: the {self.name} model takes no pretrained encoder (--init-from "
-                                 "starts it from a saved model of its own family)")
+        if text_backbone is not None:
+            raise ValueError(f"--text-backbone {text_backbone}: the {self.name} model has no text encoder to start "
+                             "from it (fusion's text side takes one)")
+        if backbone is not None:
+            raise ValueError(f"--backbone {backbone}: the {self.name} model takes no pretrained backbone "
+                             "(image-classifier, segmentation and fusion do; --init-from starts it from a saved model "
+                             "of its own family)")
 
     def finish_build(self, model: PreTrainedModel, processor) -> None:
         """What `build` does once the model exists, also to a model loaded by `--init-from` (a text family fits its

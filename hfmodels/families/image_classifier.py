@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from ..models.image_classifier import (
     ImageClassifierImageProcessor,
 )
 from .base import Family, class_label_fields, held_out_split, image_shape_of, register_family
+
+logger = logging.getLogger(__name__)
 
 CONFUSION_MATRIX = "confusion_matrix.png"
 
@@ -35,6 +38,12 @@ class ImageClassifierFamily(Family):
     default_epochs = 30
     default_learning_rate = 3e-3
     decodes_images = True
+
+    def build(self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None,
+              backbone: str | None = None, text_backbone: str | None = None):
+        if backbone is None or tokenizer or text_backbone:
+            return super().build(train_split, overrides, tokenizer, text_backbone=text_backbone)
+        return build_on_backbone(self, train_split, overrides, backbone, all_stages=False)
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> ImageClassifierConfig:
         fitted = {**image_shape_of(train_split), **class_label_fields(train_split.features["label"].names)}
@@ -94,6 +103,40 @@ class ImageClassifierFamily(Family):
 
     def write_artifacts(self, model, processor, data: DatasetDict, output_dir: Path) -> list[str]:
         return write_confusion_matrix(self, model, processor, data, output_dir)
+
+
+def build_on_backbone(family: Family, train_split: Dataset, overrides: dict[str, Any], backbone: str,
+                      all_stages: bool) -> tuple[Any, Any]:
+    """A model of `family` whose encoder is the pretrained `--backbone` (its weights loaded, its last feature map read,
+    or with `all_stages` every stage's), and a processor that feeds it what it was trained on: its channels, and its
+    preprocessor's mean, std and size (`--image-size` first; without either, the data's default size)."""
+    from ..pretrained import ModelReference
+    from ..pretrained.vision import check_forward, load_backbone, preprocessing
+
+    if "backbone_config" in overrides:
+        raise ValueError("--model-config backbone_config with --backbone: the backbone's config comes from it")
+    reference = ModelReference.parse("--backbone", backbone)
+    pretrained = load_backbone(reference, len(reference.load_config().stage_names) - 1 if all_stages else None)
+    trained_on = preprocessing(reference)
+    fitted = image_shape_of(train_split)
+    channels = pretrained.config.num_channels
+    side = overrides.get("image_size") or trained_on.get("image_size") or fitted["image_size"]
+    origin = ("--image-size" if "image_size" in overrides else "the backbone's preprocessor"
+              if "image_size" in trained_on else "the first image's shorter side, at most 64; set --image-size")
+    logger.info("--backbone %s: a %s, %dx%d input images (%s), %d channel(s)%s", reference,
+                type(pretrained).__name__, side, side, origin, channels,
+                f" (the {fitted['num_channels']}-channel images are converted)"
+                if fitted["num_channels"] != channels else "")
+    check_forward(reference, pretrained, channels, side)
+    config = family.build_config(train_split, {**overrides, "num_channels": channels, "image_size": side,
+                                               "backbone_config": pretrained.config.to_dict()})
+    model = family.model_class(config)
+    model.base_model.backbone.load_state_dict(pretrained.state_dict())
+    processor = family.build_processor(config)
+    for field in ("image_mean", "image_std"):
+        if field in trained_on:
+            setattr(processor, field, trained_on[field])
+    return model, processor
 
 
 def pixels_of(split: Dataset, processor, family: Family, chunk: int = 256) -> np.ndarray:

@@ -14,7 +14,7 @@ from PIL import Image
 from ..data.segmentation import IGNORE_INDEX, mask_classes
 from ..models.segmentation import UNetConfig, UNetForSemanticSegmentation, UNetImageProcessor
 from .base import Family, class_label_fields, held_out_split, image_shape_of, register_family
-from .image_classifier import centered_image_processor
+from .image_classifier import build_on_backbone, centered_image_processor
 
 PREDICTIONS_PICTURE = "predictions.png"
 PICTURED_IMAGES = 8
@@ -33,6 +33,18 @@ class SegmentationFamily(Family):
     main_metric = "mean_iou"
     default_epochs = 10
     default_learning_rate = 3e-3
+
+    def build(self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None,
+              backbone: str | None = None, text_backbone: str | None = None):
+        if backbone is None or tokenizer or text_backbone:
+            return super().build(train_split, overrides, tokenizer, text_backbone=text_backbone)
+        return build_on_backbone(self, train_split, overrides, backbone, all_stages=True)
+
+    def backbone_parts(self, model: UNetForSemanticSegmentation) -> dict[str, torch.nn.Module]:
+        """On a pretrained backbone, the backbone alone: the feature pyramid is new and trains."""
+        if model.config.backbone_config is None:
+            return super().backbone_parts(model)
+        return {"unet.backbone": model.unet.backbone}
 
     def build_config(self, train_split: Dataset, overrides: dict[str, Any]) -> UNetConfig:
         fitted = {

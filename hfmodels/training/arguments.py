@@ -42,7 +42,10 @@ class TrainingArguments:
     )
     backbone: str | None = field(
         default=None,
-        metadata={"help": "fusion: the image encoder starts from this image-classifier run (folder or Hub id)."},
+        metadata={"help": "A pretrained encoder: a transformers vision backbone (folder or Hub id; anything "
+                  "AutoBackbone knows: ResNet, ConvNeXt, Swin, DINOv2, ...) for image-classifier and segmentation, "
+                  "whose preprocessing (mean, std, size, channels) the processor takes; for fusion an "
+                  "image-classifier run as the image encoder."},
     )
     text_backbone: str | None = field(
         default=None,

@@ -360,6 +360,8 @@ def decode_images_once(args: TrainingArguments, family: Family, accelerator: Acc
         origin = "--image-size"
     elif args.init_from:
         origin = "what the --init-from model was trained on"
+    elif args.backbone:
+        origin = "fitted to the --backbone, see above"
     else:
         origin = f"default: the first image's shorter side, at most {MAX_DEFAULT_IMAGE_SIZE}; set --image-size"
     if accelerator.is_main_process:

@@ -10,6 +10,7 @@ from transformers.modeling_outputs import (
 )
 from transformers.utils import can_return_tuple
 
+from .backbone import backbone_from_config
 from .configuration_image_classifier import ImageClassifierConfig
 from .loading import StrictLoadingMixin
 from .validation import check_classification_labels, classification_problem
@@ -74,10 +75,18 @@ class ImageClassifierPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
 
 
 class ImageClassifierModel(ImageClassifierPreTrainedModel):
-    """The convolutional backbone: images -> feature maps -> pooled feature vector."""
+    """The convolutional backbone: images -> feature maps -> pooled feature vector (`num_features` wide). With
+    `config.backbone_config`, a transformers backbone (`self.backbone`) makes the feature maps."""
 
     def __init__(self, config: ImageClassifierConfig):
         super().__init__(config)
+        self.pooler = nn.AdaptiveAvgPool2d(1)
+        if config.backbone_config is not None:
+            self.backbone = backbone_from_config(config.backbone_config)
+            self.num_features = self.backbone.channels[-1]
+            self.post_init()
+            return
+        self.num_features = config.hidden_sizes[-1]
         self.stem = ConvNormAct(config.num_channels, config.hidden_sizes[0])
         stages = []
         in_channels = config.hidden_sizes[0]
@@ -87,7 +96,6 @@ class ImageClassifierModel(ImageClassifierPreTrainedModel):
             stages.append(nn.Sequential(*blocks))
             in_channels = channels
         self.stages = nn.ModuleList(stages)
-        self.pooler = nn.AdaptiveAvgPool2d(1)
         self.post_init()
 
     @can_return_tuple
@@ -103,13 +111,17 @@ class ImageClassifierModel(ImageClassifierPreTrainedModel):
                 f"(config.num_channels={self.config.num_channels}), got {tuple(pixel_values.shape)}"
             )
 
-        hidden_states = self.stem(pixel_values)  # (batch, hidden_sizes[0], height, width)
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        for stage in self.stages:
-            hidden_states = stage(hidden_states)  # (batch, hidden_sizes[i], height / 2**i, width / 2**i)
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-        pooled_output = self.pooler(hidden_states).flatten(1)  # (batch, hidden_sizes[-1])
+        if self.config.backbone_config is not None:
+            feature_maps = self.backbone(pixel_values, return_dict=True).feature_maps  # (batch, channels[i], h, w)
+            hidden_states, all_hidden_states = feature_maps[-1], tuple(feature_maps) if output_hidden_states else None
+        else:
+            hidden_states = self.stem(pixel_values)  # (batch, hidden_sizes[0], height, width)
+            all_hidden_states = (hidden_states,) if output_hidden_states else None
+            for stage in self.stages:
+                hidden_states = stage(hidden_states)  # (batch, hidden_sizes[i], height / 2**i, width / 2**i)
+                if output_hidden_states:
+                    all_hidden_states += (hidden_states,)
+        pooled_output = self.pooler(hidden_states).flatten(1)  # (batch, num_features)
         return BaseModelOutputWithPoolingAndNoAttention(
             last_hidden_state=hidden_states, pooler_output=pooled_output, hidden_states=all_hidden_states
         )
@@ -122,7 +134,7 @@ class ImageClassifierForImageClassification(ImageClassifierPreTrainedModel):
         super().__init__(config)
         self.image_classifier = ImageClassifierModel(config)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.hidden_sizes[-1], config.num_labels)
+        self.classifier = nn.Linear(self.image_classifier.num_features, config.num_labels)
         # the loss's class weights, on the model's device: no copy to it at every step
         weights = None if config.class_weights is None else torch.tensor(config.class_weights, dtype=torch.float32)
         self.register_buffer("class_weights", weights, persistent=False)

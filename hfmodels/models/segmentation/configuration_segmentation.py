@@ -16,6 +16,10 @@ class UNetConfig(ValidatedConfig, PreTrainedConfig):
     concatenates that map (the skip connection) and applies two 3x3 convolutions. A 1x1 convolution
     gives one logit per class and pixel, at the input's resolution.
 
+    With `backbone_config`, a transformers vision backbone is the encoder and a feature pyramid (FPN) decoder
+    merges its feature maps into `base_channels` features upsampled to the input's resolution (`depth` and
+    `channel_multiplier` are then unused).
+
     Args:
         num_channels: channels of the input images (1 for grayscale, 3 for RGB).
         image_size: side of the square images the processor produces (the model takes any size of at
@@ -27,6 +31,8 @@ class UNetConfig(ValidatedConfig, PreTrainedConfig):
         semantic_loss_ignore_index: mask value whose pixels the loss and the metrics skip (e.g. unlabelled
             borders); it must not be a class id.
         class_weights: optional weight of each class in the pixel cross-entropy (`num_labels` positive numbers).
+        backbone_config: None (the U-Net's own encoder), or the dict of a transformers backbone config (its
+            `model_type`, sizes and the `out_features` the decoder merges), built with `AutoBackbone.from_config`.
         num_labels / id2label / label2id: the classes, background included (standard transformers fields).
     """
 
@@ -40,6 +46,7 @@ class UNetConfig(ValidatedConfig, PreTrainedConfig):
     norm: str = "batch"
     semantic_loss_ignore_index: int = 255
     class_weights: list[float] | None = None
+    backbone_config: dict | None = None
 
     def level_channels(self) -> list[int]:
         """Channels of each level, from the input's resolution down to the bottleneck."""
@@ -48,7 +55,7 @@ class UNetConfig(ValidatedConfig, PreTrainedConfig):
     def check_fields(self) -> None:
         self.require("num_channels", self.num_channels in (1, 3), "must be 1 (grayscale) or 3 (RGB)")
         self.require("depth", 1 <= self.depth <= 8, "must be an integer from 1 to 8")
-        self.require("image_size", self.image_size >= 2**self.depth,
+        self.require("image_size", self.backbone_config is not None or self.image_size >= 2**self.depth,
                      f"must be an integer >= {2**self.depth} (2 ** depth, depth={self.depth})")
         self.require("base_channels", self.base_channels >= 1, "must be a positive integer")
         self.require("channel_multiplier", self.channel_multiplier >= 1, "must be a positive integer")
@@ -57,6 +64,10 @@ class UNetConfig(ValidatedConfig, PreTrainedConfig):
                      "must be >= 2 (background and at least one class)")
         self.require("semantic_loss_ignore_index", not 0 <= self.semantic_loss_ignore_index < self.num_labels,
                      f"must be an integer that is not a class id (outside 0..{self.num_labels - 1})")
+        self.require("backbone_config", self.backbone_config is None or (
+            isinstance(self.backbone_config, dict) and "model_type" in self.backbone_config
+            and self.backbone_config.get("num_channels", 3) == self.num_channels),
+            f"must be None or a backbone config's dict with its model_type, of num_channels={self.num_channels}")
         self.require_class_weights()
 
 

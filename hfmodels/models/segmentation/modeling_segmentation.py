@@ -9,6 +9,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithNoAttention, SemanticSegmenterOutput
 from transformers.utils import can_return_tuple
 
+from .backbone import backbone_from_config
 from .configuration_segmentation import UNetConfig
 from .loading import StrictLoadingMixin
 from .validation import check_class_ids
@@ -34,6 +35,25 @@ class DoubleConv(nn.Sequential):
                 nn.ReLU(inplace=True),
             ]
         super().__init__(*layers)
+
+
+class FeaturePyramidDecoder(nn.Module):
+    """A feature pyramid (Lin et al., 2017) over a backbone's feature maps: each map to `channels` by a 1x1
+    convolution, summed from the coarsest down (each sum upsampled to the next finer map), two 3x3 convolutions on
+    the finest sum, then upsampled to the input's size."""
+
+    def __init__(self, in_channels: list[int], channels: int, norm: str):
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(width, channels, kernel_size=1) for width in in_channels)
+        self.output = DoubleConv(channels, channels, norm)
+
+    def forward(self, feature_maps: tuple[torch.Tensor, ...], size: torch.Size) -> torch.Tensor:
+        merged = self.lateral[-1](feature_maps[-1])  # (batch, channels, h, w) at the coarsest map's size
+        for lateral, feature_map in zip(reversed(self.lateral[:-1]), reversed(feature_maps[:-1])):
+            upsampled = nn.functional.interpolate(merged, size=feature_map.shape[2:], mode="bilinear",
+                                                  align_corners=False)
+            merged = lateral(feature_map) + upsampled
+        return nn.functional.interpolate(self.output(merged), size=size, mode="bilinear", align_corners=False)
 
 
 class UNetPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
@@ -63,10 +83,16 @@ class UNetPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
 
 
 class UNetModel(UNetPreTrainedModel):
-    """The encoder and decoder with skip connections: images -> per-pixel features at the input's resolution."""
+    """The encoder and decoder with skip connections: images -> per-pixel features at the input's resolution. With
+    `config.backbone_config`, a transformers backbone (`self.backbone`) and a feature pyramid (`self.pyramid`)."""
 
     def __init__(self, config: UNetConfig):
         super().__init__(config)
+        if config.backbone_config is not None:
+            self.backbone = backbone_from_config(config.backbone_config)
+            self.pyramid = FeaturePyramidDecoder(self.backbone.channels, config.base_channels, config.norm)
+            self.post_init()
+            return
         channels = config.level_channels()
         inputs = [config.num_channels, *channels[:-1]]
         self.encoder = nn.ModuleList(DoubleConv(i, o, config.norm) for i, o in zip(inputs, channels))
@@ -84,6 +110,11 @@ class UNetModel(UNetPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
+        if self.config.backbone_config is not None:
+            feature_maps = self.backbone(pixel_values, return_dict=True).feature_maps  # (batch, channels[i], h, w)
+            hidden_states = self.pyramid(feature_maps, pixel_values.shape[2:])  # (batch, base_channels, height, width)
+            all_hidden_states = (*feature_maps, hidden_states) if output_hidden_states else None
+            return BaseModelOutputWithNoAttention(last_hidden_state=hidden_states, hidden_states=all_hidden_states)
         smallest = 2**self.config.depth
         if (pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels
                 or min(pixel_values.shape[2:]) < smallest):

@@ -1,0 +1,91 @@
+"""`--backbone REPO|FOLDER`: a pretrained transformers vision backbone as the encoder of an image family.
+
+transformers 5.24's `AutoBackbone.from_pretrained` first asks the Hub whether the repo exists (it refuses a local
+folder and fails offline, cached or not), so the backbone class is found from the config instead
+(`MODEL_FOR_BACKBONE_MAPPING`) and loaded with its own `from_pretrained`: a Hub id then goes through the Hub client's
+download code, a folder is read as it is. A classifier's folder (a `ResNetForImageClassification`) gives its body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedConfig, PreTrainedModel
+
+from . import ModelReference
+
+logger = logging.getLogger(__name__)
+
+
+def backbone_class(reference: ModelReference, config: PreTrainedConfig) -> type[PreTrainedModel]:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING
+
+    try:
+        return MODEL_FOR_BACKBONE_MAPPING[type(config)]
+    except KeyError:
+        known = sorted({cls.model_type for cls in MODEL_FOR_BACKBONE_MAPPING.keys() if cls.model_type})
+        raise reference.error(f"not a vision backbone: a {config.model_type} model (a text encoder is for the text "
+                              f"side of fusion: --text-backbone); --backbone takes {', '.join(known[:12])}, ...") \
+            from None
+
+
+def load_backbone(reference: ModelReference, stages: int | None = None) -> PreTrainedModel:
+    """The pretrained backbone, reading its last `stages` feature maps (None: only the last), every weight loaded."""
+    config = reference.load_config()
+    model_class = backbone_class(reference, config)
+    names = config.stage_names[1:]  # stage_names[0] is the stem
+    out_features = names[-(stages or 1):]
+    try:
+        backbone, info = model_class.from_pretrained(reference.name, revision=reference.revision,
+                                                     out_features=out_features, output_loading_info=True)
+    except (OSError, ValueError) as error:
+        raise reference.error("its weights could not be loaded", error) from error
+    if info["missing_keys"] or info["mismatched_keys"]:
+        raise reference.error(f"the folder does not hold the backbone's weights (missing "
+                              f"{sorted(info['missing_keys'])[:5]}, of another shape "
+                              f"{sorted(k for k, *_ in info['mismatched_keys'])[:5]})")
+    return backbone
+
+
+def preprocessing(reference: ModelReference) -> dict[str, Any]:
+    """What the backbone was trained to read, from its preprocessor_config.json: image_mean, image_std and the
+    square size (its crop size, else its size); empty where it has none."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        path = (Path(reference.name, "preprocessor_config.json") if reference.is_local
+                else Path(hf_hub_download(reference.name, "preprocessor_config.json", revision=reference.revision)))
+    except (EntryNotFoundError, OSError):
+        return {}
+    if not path.is_file():
+        return {}
+    saved = json.loads(path.read_text())
+    found = {key: saved[key] for key in ("image_mean", "image_std") if saved.get(key)}
+    for key in ("crop_size", "size"):
+        size = saved.get(key) or {}
+        side = size.get("shortest_edge") or size.get("height") if isinstance(size, dict) else size
+        if side:
+            found["image_size"] = int(side)
+            break
+    return found
+
+
+def check_forward(reference: ModelReference, backbone: PreTrainedModel, num_channels: int, image_size: int) -> None:
+    """A forward pass on a blank batch at the data's size: a size the backbone cannot take fails here, named."""
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            maps = backbone(torch.zeros(1, num_channels, image_size, image_size)).feature_maps
+    except (RuntimeError, ValueError) as error:
+        raise reference.error(f"the backbone cannot read {image_size}x{image_size} images; set --image-size to "
+                              "one it can (its preprocessor's, or a multiple of its patch size)", error) from error
+    finally:
+        backbone.train()
+    if any(0 in feature_map.shape for feature_map in maps):
+        raise reference.error(f"{image_size}x{image_size} images leave an empty feature map; set a larger "
+                              "--image-size")
