@@ -77,7 +77,7 @@ def test_a_run_of_the_same_labels_starts_from_every_weight_and_says_so(low_digit
                             init_from=str(low_digits_run), report_to="none"))
     assert json.loads((output / "run_info.json").read_text())["started_from"] == [lineage]
     card = write_card(output).read_text()
-    assert "Started from the run `low-digits` (a local folder)" in card and "No layer is new." in card
+    assert "Started from the local folder `low-digits`" in card and "No layer is new." in card
     assert "base_model" not in card.split("---")[1]  # a local folder is no Hub id for the model tree
     assert check_card(output) == []
 
@@ -245,7 +245,7 @@ def test_a_fusion_model_starts_from_an_image_classifier_run_and_a_gpt_run(low_di
     assert [(s["flag"], s["base_model"], s["new_layers"]) for s in started] == [
         ("--backbone", "low-digits", None), ("--text-backbone", "gpt", None)]
     card = write_card(output).read_text()
-    assert "Started from the run `low-digits` (a local folder) (`--backbone`" in card
+    assert "Started from the local folder `low-digits` (`--backbone`" in card
     assert "its weights became the model's text encoder" in card
     with pytest.raises(ValueError, match=r"--backbone .*gpt: a gpt model is no encoder here: give a "
                                          r"image-classifier run"):

@@ -110,6 +110,7 @@ def build_on_backbone(family: Family, train_split: Dataset, overrides: dict[str,
     """A model of `family` whose encoder is the pretrained `--backbone` (its weights loaded, its last feature map read,
     or with `all_stages` every stage's), and a processor that feeds it what it was trained on: its channels, and its
     preprocessor's mean, std and size (`--image-size` first; without either, the data's default size)."""
+    from ..models.backbone import backbone_config_dict
     from ..pretrained import ModelReference
     from ..pretrained.vision import check_forward, load_backbone, preprocessing
 
@@ -129,7 +130,7 @@ def build_on_backbone(family: Family, train_split: Dataset, overrides: dict[str,
                 if fitted["num_channels"] != channels else "")
     check_forward(reference, pretrained, channels, side)
     config = family.build_config(train_split, {**overrides, "num_channels": channels, "image_size": side,
-                                               "backbone_config": pretrained.config.to_dict()})
+                                               "backbone_config": backbone_config_dict(pretrained.config)})
     model = family.model_class(config)
     model.base_model.backbone.load_state_dict(pretrained.state_dict())
     processor = family.build_processor(config)

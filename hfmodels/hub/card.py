@@ -29,6 +29,8 @@ KEEP_SECTION = re.compile(r"<!-- hfmodels:keep (?P<name>[\w.-]+) -->(?P<text>.*?
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)|<img\s[^>]*src=[\"']([^\"']+)[\"']")
 HUB_DATASET_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 NOT_RESULT_METRICS = ("loss", "num_samples")  # in eval_results.json, but not model-index results
+# training arguments that may name a local folder: the card shows it by its own name, not its absolute path
+PATH_ARGUMENTS = ("dataset", "init_from", "backbone", "text_backbone", "tokenizer")
 PLOT_CAPTIONS = {
     LEARNING_CURVES: "Learning curves: loss by step, and the validation metrics after each epoch.",
     "confusion_matrix.png": "Confusion matrix on the held-out split.",
@@ -125,7 +127,13 @@ def declared_fields(config: PreTrainedConfig) -> dict[str, Any]:
 def config_summary(run: RunFolder) -> dict[str, Any]:
     """The architecture fields of the run's config; a nested encoder config (fusion) on one line of its own fields."""
     summary = {}
+    backbone = getattr(run.config, "backbone_config", None)
+    unused = getattr(type(run.config), "replaced_by_backbone", ()) if backbone else ()
     for name, value in {**declared_fields(run.config), "num_labels": getattr(run.config, "num_labels", None)}.items():
+        if name in unused:
+            continue
+        if name == "backbone_config":
+            value = f"{value['model_type']} (feature maps {', '.join(value['out_features'])})"
         if isinstance(value, PreTrainedConfig):
             value = f"{value.model_type}(" + ", ".join(f"{k}={v!r}" for k, v in declared_fields(value).items()) + ")"
         if value is not None:
@@ -169,7 +177,7 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
         "validation": run.eval_results.get("validation"),  # which rows chose the best epoch (runs since issue 23)
         "results": [("this model", run.eval_results.get("metrics", {})),
                     *run.eval_results.get("baselines", {}).items()],
-        "hyperparameters": {k: shown_dataset_name(v) if k == "dataset" else v for k, v in run.training_args.items()
+        "hyperparameters": {k: shown_dataset_name(v) if k in PATH_ARGUMENTS else v for k, v in run.training_args.items()
                             if k not in ("output_dir", "push_to_hub", "hub_private")},
         "run_info": run.run_info, "plots": plots, "samples": run.samples,
         "medical": run.eval_results.get("medical", False),

@@ -20,6 +20,8 @@ from . import ModelReference
 
 logger = logging.getLogger(__name__)
 
+FEATURE_MAP_NORMS = "hidden_states_norms."
+
 
 def backbone_class(reference: ModelReference, config: PreTrainedConfig) -> type[PreTrainedModel]:
     from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING
@@ -44,10 +46,14 @@ def load_backbone(reference: ModelReference, stages: int | None = None) -> PreTr
                                                      out_features=out_features, output_loading_info=True)
     except (OSError, ValueError) as error:
         raise reference.error("its weights could not be loaded", error) from error
-    if info["missing_keys"] or info["mismatched_keys"]:
-        raise reference.error(f"the folder does not hold the backbone's weights (missing "
-                              f"{sorted(info['missing_keys'])[:5]}, of another shape "
-                              f"{sorted(k for k, *_ in info['mismatched_keys'])[:5]})")
+    # a backbone may norm each feature map it gives (ConvNeXt, Swin): norms a classifier's checkpoint never had
+    missing = sorted(key for key in info["missing_keys"] if not key.startswith(FEATURE_MAP_NORMS))
+    if missing or info["mismatched_keys"]:
+        raise reference.error(f"the folder does not hold the backbone's weights (missing {missing[:5]}, of another "
+                              f"shape {sorted(key for key, *_ in info['mismatched_keys'])[:5]})")
+    if info["missing_keys"]:
+        logger.info("--backbone %s: new norms of its feature maps, initialised anew: %s", reference,
+                    sorted(info["missing_keys"]))
     return backbone
 
 

@@ -6,6 +6,14 @@ backbone's weights are the model's own, in its safetensors; training loads the p
 
 from transformers import AutoBackbone, AutoConfig, PreTrainedConfig, PreTrainedModel
 
+# what a backbone's config holds that is not the backbone: the labels of the head it was saved with, bookkeeping
+NOT_THE_BACKBONE = ("id2label", "label2id", "architectures", "_name_or_path", "transformers_version")
+
+
+def backbone_config_dict(config: PreTrainedConfig) -> dict:
+    """What a model saves of its backbone's config (`backbone_config`): the backbone's own fields, JSON-safe."""
+    return {key: value for key, value in config.to_dict().items() if key not in NOT_THE_BACKBONE}
+
 
 def backbone_from_config(backbone_config: dict) -> PreTrainedModel:
     """The backbone of a saved `backbone_config` (the transformers config's dict, with its `model_type` and the

@@ -31,6 +31,7 @@ class ImageClassifierConfig(ValidatedConfig, PreTrainedConfig):
     """
 
     model_type = "hfmodels-image-classifier"
+    replaced_by_backbone = ("hidden_sizes", "depths")  # what a backbone_config makes unused
 
     num_channels: int = 1
     image_size: int = 8

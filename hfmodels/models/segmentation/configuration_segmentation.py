@@ -37,6 +37,7 @@ class UNetConfig(ValidatedConfig, PreTrainedConfig):
     """
 
     model_type = "hfmodels-segmentation"
+    replaced_by_backbone = ("depth", "channel_multiplier")  # what a backbone_config makes unused
 
     num_channels: int = 3
     image_size: int = 64
