@@ -167,6 +167,24 @@ class TestData:
         assert masks.shape == (40, 64, 64) and set(np.unique(masks)) == {0, 1, 2, 3}
         assert first[0]["image"].mode == "RGB" and first[0]["image"].size == (64, 64)
 
+    def test_shapes_of_any_colour_keep_the_masks_and_shape_names_name_the_one_shape(self):
+        import colorsys
+
+        shapes, any_colour = generate_shapes(20, seed=3), generate_shapes(20, seed=3, any_colour=True)
+        hues = {kind: set() for kind in (1, 2, 3)}
+        for plain, coloured in zip(shapes, any_colour):
+            mask = np.asarray(plain["mask"])
+            assert np.array_equal(mask, np.asarray(coloured["mask"]))  # the same shapes, other colours
+            pixels = np.asarray(coloured["image"], dtype=np.float32) / 255
+            for kind in hues:
+                if (mask == kind).sum() > 30:
+                    red, green, blue = np.median(pixels[mask == kind], axis=0)
+                    hues[kind].add(round(colorsys.rgb_to_hsv(red, green, blue)[0], 1))
+        assert all(len(found) >= 4 for found in hues.values()), hues  # every kind in many hues: no colour crutch
+        names = load_source("shape-names")
+        assert names["train"].features["label"].names == ["circle", "square", "triangle"]
+        assert {split: len(rows) for split, rows in names.items()} == {"train": 2000, "test": 500}
+
     def test_augmentation_moves_image_and_mask_together(self):
         import random
 

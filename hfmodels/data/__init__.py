@@ -32,7 +32,7 @@ from .digits import load_digits_dataset
 from .digits_arithmetic import load_digits_arithmetic_dataset
 from .images import IMAGE_SUFFIXES, open_image
 from .segmentation import is_mask_folder, load_mask_folder
-from .shapes import load_shapes_dataset
+from .shapes import load_shape_names_dataset, load_shapes_any_colour_dataset, load_shapes_dataset
 from .stdlib import load_stdlib_corpus, load_stdlib_functions, load_stdlib_pretrain_corpus
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 EMBEDDED_DATASETS = {
     "digits": load_digits_dataset, "shapes": load_shapes_dataset, "stdlib": load_stdlib_corpus,
     "stdlib-functions": load_stdlib_functions, "digits-arithmetic": load_digits_arithmetic_dataset,
-    "stdlib-pretrain": load_stdlib_pretrain_corpus,
+    "stdlib-pretrain": load_stdlib_pretrain_corpus, "shapes-any-colour": load_shapes_any_colour_dataset,
+    "shape-names": load_shape_names_dataset,
 }
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 HUB_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 FACTS_FILE = "hfmodels_data.json"
 FACTS = ("synthetic", "medical")
-EMBEDDED = {"shapes": {"synthetic": True}}  # generated; the other embedded datasets are real (digits, Python's code)
+# generated; the other embedded datasets are real (digits, Python's code)
+EMBEDDED = {name: {"synthetic": True} for name in ("shapes", "shapes-any-colour", "shape-names")}
 
 
 def data_facts(name: str) -> dict[str, bool]:

@@ -2,7 +2,11 @@
 noise with 2 to 4 circles, upright squares and upward-pointing triangles each (random sizes, places and
 colours, overlapping, later shapes on top), and masks of class ids 0 background, 1 circle, 2 square, 3 triangle.
 Each kind has its own range of hues (circles red to yellow, squares green, triangles blue to violet; saturation and
-brightness random), so a small model learns the kinds on CPU in minutes; the outline decides the mask's edges."""
+brightness random), so a small model learns the kinds on CPU in minutes; the outline decides the mask's edges.
+
+`shapes-any-colour` is the same task without that crutch: every shape of any hue, so only the outline tells the
+kind. `shape-names` is a related task to pretrain a backbone on: one shape of any colour per image, labelled with
+its kind (image classification)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import colorsys
 import math
 
 import numpy as np
-from datasets import Dataset, DatasetDict
+from datasets import ClassLabel, Dataset, DatasetDict, Features
+from datasets import Image as ImageFeature
 from PIL import Image, ImageDraw
 
 from .segmentation import mask_dataset
@@ -21,6 +26,9 @@ SHAPES_IMAGE_SIZE = 64
 SHAPES_SPLITS = {"train": (2000, 0), "test": (500, 1)}  # split: (images, seed)
 NOISE_STD = 12.0  # per-pixel noise over shapes and background alike
 HUES = {"circle": (0.0, 0.17), "square": (0.25, 0.45), "triangle": (0.58, 0.8)}  # HSV hue range of each kind
+ANY_HUE = (0.0, 1.0)
+# other seeds than the segmentation data's: no image of shape-names is one of shapes-any-colour
+SHAPE_NAMES_SPLITS = {"train": (2000, 10), "test": (500, 11)}
 
 
 def shape_polygon(kind: str, x: float, y: float, size: float) -> list[tuple[float, float]] | None:
@@ -35,18 +43,22 @@ def shape_polygon(kind: str, x: float, y: float, size: float) -> list[tuple[floa
             for k in range(corners)]
 
 
-def draw_shapes_example(rng: np.random.Generator, size: int = SHAPES_IMAGE_SIZE) -> tuple[Image.Image, Image.Image]:
-    """One image and its mask."""
+def draw_shapes_example(
+    rng: np.random.Generator, size: int = SHAPES_IMAGE_SIZE, any_colour: bool = False, shapes: tuple[int, int] = (2, 5)
+) -> tuple[Image.Image, Image.Image]:
+    """One image and its mask: `shapes` (low, high: high excluded) shapes, each kind of its own hues unless
+    `any_colour`."""
     # background: smooth random colour blotches (a 5x5 grid upsampled), noise added at the end
     blotches = rng.uniform(60, 170, (5, 5, 3)).astype(np.uint8)
     image = Image.fromarray(blotches, mode="RGB").resize((size, size), Image.Resampling.BICUBIC)
     mask = Image.new("L", (size, size), 0)
     draw_image, draw_mask = ImageDraw.Draw(image), ImageDraw.Draw(mask)
-    for _ in range(rng.integers(2, 5)):
+    for _ in range(rng.integers(*shapes)):
         class_id = int(rng.integers(1, len(SHAPE_CLASSES)))
         shape_size = rng.uniform(0.11, 0.25) * size
         x, y = rng.uniform(0.1 * size, 0.9 * size, 2)
-        hue, saturation, value = rng.uniform(*HUES[SHAPE_CLASSES[class_id]]), rng.uniform(0.5, 1), rng.uniform(0.55, 1)
+        hues = ANY_HUE if any_colour else HUES[SHAPE_CLASSES[class_id]]
+        hue, saturation, value = rng.uniform(*hues), rng.uniform(0.5, 1), rng.uniform(0.55, 1)
         colour = tuple(round(255 * c) for c in colorsys.hsv_to_rgb(hue, saturation, value))
         polygon = shape_polygon(SHAPE_CLASSES[class_id], x, y, shape_size)
         for draw, fill in ((draw_image, colour), (draw_mask, class_id)):
@@ -59,12 +71,34 @@ def draw_shapes_example(rng: np.random.Generator, size: int = SHAPES_IMAGE_SIZE)
     return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8), mode="RGB"), mask
 
 
-def generate_shapes(count: int, seed: int) -> Dataset:
+def generate_shapes(count: int, seed: int, any_colour: bool = False) -> Dataset:
     rng = np.random.default_rng(seed)
-    images, masks = zip(*(draw_shapes_example(rng) for _ in range(count)))
+    images, masks = zip(*(draw_shapes_example(rng, any_colour=any_colour) for _ in range(count)))
     return mask_dataset(list(images), list(masks), SHAPE_CLASSES)
 
 
 def load_shapes_dataset() -> DatasetDict:
     """The fixed split: 2,000 training and 500 test images (64x64 RGB), generated from seeds 0 and 1."""
     return DatasetDict({split: generate_shapes(count, seed) for split, (count, seed) in SHAPES_SPLITS.items()})
+
+
+def load_shapes_any_colour_dataset() -> DatasetDict:
+    """The shapes split (same sizes and seeds), every shape of any hue: the outline alone tells the kind."""
+    return DatasetDict({split: generate_shapes(count, seed, any_colour=True)
+                        for split, (count, seed) in SHAPES_SPLITS.items()})
+
+
+def load_shape_names_dataset() -> DatasetDict:
+    """2,000 training and 500 test images (64x64 RGB, seeds 10 and 11) of one shape of any hue each, labelled
+    circle, square or triangle."""
+    features = Features({"image": ImageFeature(), "label": ClassLabel(names=SHAPE_CLASSES[1:])})
+    splits = {}
+    for split, (count, seed) in SHAPE_NAMES_SPLITS.items():
+        rng = np.random.default_rng(seed)
+        images, labels = [], []
+        for _ in range(count):
+            image, mask = draw_shapes_example(rng, any_colour=True, shapes=(1, 2))
+            images.append(image)
+            labels.append(int(np.asarray(mask).max()) - 1)  # the one shape's class id; 0 is the background
+        splits[split] = Dataset.from_dict({"image": images, "label": labels}, features=features)
+    return DatasetDict(splits)
