@@ -26,6 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import torch  # noqa: E402
+
 from hfmodels.data.digits import load_digits_dataset  # noqa: E402
 from hfmodels.training import TrainingArguments, train  # noqa: E402
 
@@ -52,11 +54,11 @@ def digits_folder(root: Path, digits: range, seed: int | None = None, per_class:
     return root
 
 
-def run(work: Path, name: str, **arguments) -> float:
+def run(work: Path, name: str, metric: str = "accuracy", **arguments) -> float:
     output = work / "runs" / name
     if not (output / "eval_results.json").is_file():
         train(TrainingArguments(output_dir=str(output), report_to="none", **arguments))
-    return json.loads((output / "eval_results.json").read_text())["metrics"]["accuracy"]
+    return json.loads((output / "eval_results.json").read_text())["metrics"][metric]
 
 
 def vision(work: Path, seeds: list[int], steps: int, per_class: int) -> dict:
@@ -71,6 +73,73 @@ def vision(work: Path, seeds: list[int], steps: int, per_class: int) -> dict:
             work, f"init-from-{per_class}-seed{seed}", init_from=str(work / "runs" / "pretrain-digits-0-4"), **common))
     return {"task": f"digits 5-9, {per_class} labelled images per class, {steps} steps", "metric": "accuracy",
             "model": "the image classifier's CNN (defaults)", "rows": rows}
+
+
+def random_resnet(work: Path, name: str, **sizes) -> Path:
+    """A randomly initialised transformers ResNet backbone saved as a folder (seed 0): what a backbone pretrained
+    here starts from, and the from-scratch control of the same architecture."""
+    from transformers import ResNetBackbone, ResNetConfig
+
+    folder = work / "data" / name
+    if not (folder / "config.json").is_file():
+        torch.manual_seed(0)
+        ResNetBackbone(ResNetConfig(**sizes)).save_pretrained(folder)
+    return folder
+
+
+def pretrained_backbone(work: Path, name: str, start: Path, **arguments) -> Path:
+    """An image classifier on `start` (a backbone folder) trained with `arguments`; its backbone and processor saved
+    as a transformers backbone folder, which `--backbone` takes."""
+    from hfmodels import ImageClassifierForImageClassification, ImageClassifierImageProcessor
+
+    folder = work / "data" / f"{name}-backbone"
+    if not (folder / "config.json").is_file():
+        run(work, name, backbone=str(start), **arguments)
+        ImageClassifierForImageClassification.from_pretrained(work / "runs" / name).image_classifier.backbone \
+            .save_pretrained(folder)
+        ImageClassifierImageProcessor.from_pretrained(work / "runs" / name).save_pretrained(folder)
+    return folder
+
+
+SMALL_RESNET = {"embedding_size": 16, "hidden_sizes": [16, 32, 64], "depths": [1, 1, 1]}
+
+
+def vision_backbone(work: Path, seeds: list[int], steps: int, per_class: int = 20) -> dict:
+    """As `vision`, with a transformers ResNet as the backbone: pretrained on digits 0-4 (through `--backbone` of a
+    random one), then `--backbone` of it against `--backbone` of the random one, at 32x32."""
+    start = random_resnet(work, "resnet-random", **SMALL_RESNET)
+    pretrain_data = digits_folder(work / "data" / "digits-0-4", range(5))
+    pretrained = pretrained_backbone(work, "resnet-digits-0-4", start, dataset=str(pretrain_data), seed=0,
+                                     image_size=32)
+    rows = {"random ResNet": [], "ResNet pretrained on digits 0-4": []}
+    for seed in seeds:
+        data = str(digits_folder(work / "data" / f"digits-5-9-{per_class}-seed{seed}", range(5, 10), seed, per_class))
+        common = {"dataset": data, "seed": seed, "max_steps": steps, "batch_size": 32}
+        rows["random ResNet"].append(run(work, f"resnet-random-{per_class}-seed{seed}", backbone=str(start),
+                                         image_size=32, **common))
+        rows["ResNet pretrained on digits 0-4"].append(run(
+            work, f"resnet-pretrained-{per_class}-seed{seed}", backbone=str(pretrained), **common))
+    return {"task": f"digits 5-9, {per_class} labelled images per class, {steps} steps, 32x32", "metric": "accuracy",
+            "model": f"the image classifier on a transformers ResNet backbone ({SMALL_RESNET})", "rows": rows}
+
+
+def segmentation(work: Path, seeds: list[int], steps: int) -> dict:
+    """shapes-any-colour (the kinds in every hue: only the outline tells them): the U-Net from scratch, a ResNet +
+    feature pyramid from random weights, and the same on a ResNet pretrained to name shapes (shape-names)."""
+    start = random_resnet(work, "resnet-random-64", **SMALL_RESNET)
+    pretrained = pretrained_backbone(work, "resnet-shape-names", start, dataset="shape-names", seed=0, epochs=10)
+    rows = {"U-Net from scratch": [], "ResNet + pyramid, random weights": [],
+            "ResNet + pyramid, pretrained on shape-names": []}
+    for seed in seeds:
+        common = {"model": "segmentation", "dataset": "shapes-any-colour", "seed": seed, "max_steps": steps}
+        rows["U-Net from scratch"].append(run(work, f"unet-seed{seed}", metric="mean_iou", **common))
+        rows["ResNet + pyramid, random weights"].append(run(
+            work, f"fpn-random-seed{seed}", metric="mean_iou", backbone=str(start), **common))
+        rows["ResNet + pyramid, pretrained on shape-names"].append(run(
+            work, f"fpn-pretrained-seed{seed}", metric="mean_iou", backbone=str(pretrained), **common))
+    return {"task": f"shapes-any-colour, {steps} steps", "metric": "mean_iou",
+            "model": f"segmentation: the U-Net (defaults), or a transformers ResNet ({SMALL_RESNET}) with a feature "
+                     "pyramid decoder", "rows": rows}
 
 
 def text(work: Path, seeds: list[int], steps: int, pretrain_steps: int = 1500, epochs: int = 5) -> dict:
@@ -97,7 +166,7 @@ def text(work: Path, seeds: list[int], steps: int, pretrain_steps: int = 1500, e
 
 
 TASKS = {"vision": functools.partial(vision, per_class=20), "vision-few": functools.partial(vision, per_class=3),
-         "text": text}
+         "text": text, "vision-backbone": vision_backbone, "segmentation": segmentation}
 
 
 def report(results: dict[str, dict], seeds: list[int]) -> str:
