@@ -40,6 +40,8 @@ holds on a noisy shared machine. `hfmodels bench [--quick]` or `python scripts/b
    digits test split against that of the VAE's samples, both trained with their family's defaults (--quick: a
    quarter of the epochs), in the features of an independent judge (`hfmodels.testing.digits_judge`: a PCA of the
    digits pixels), one sample seed per repeat.
+10. Fine-tuning: a training step of the image classifier on a ResNet backbone with the backbone frozen against the
+   full fine-tune of the same model, and the parameters each trains.
 Pairs are timed interleaved (reference, ours, reference, ours, ...), so drifts of the machine hit both alike; the
 loop overhead (1) and memory (6) runs each take a fresh process.
 """
@@ -50,6 +52,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import functools
+import itertools
 import json
 import os
 import platform
@@ -891,10 +894,63 @@ def generative_quality(repeats: int, quick: bool) -> list[dict]:
                 higher_is_better=False)]
 
 
+# 10. Fine-tuning ------------------------------------------------------------------------------------------------
+
+
+def fine_tuning(repeats: int, quick: bool) -> list[dict]:
+    """A training step of the image classifier on a ResNet backbone (digits at 32x32, 3 channels) with the backbone
+    frozen (`--freeze-backbone`: no gradients through it, eval mode) against the full fine-tune of the same model,
+    and the parameters each trains."""
+    from transformers import ResNetConfig
+
+    from .data import load_source
+    from .families import get_family
+    from .models.backbone import backbone_config_dict
+    from .training import TrainingArguments, make_loader
+    from .training.fine_tuning import FineTuning
+
+    family = get_family("image-classifier")
+    rows = load_source("digits")["train"]
+    backbone = ResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1])
+    overrides = {"num_channels": 3, "image_size": 32, "backbone_config": backbone_config_dict(backbone)}
+    steps = 4 if quick else 12
+    setups = {}
+    for frozen in (True, False):
+        torch.manual_seed(0)
+        model = family.build_model(rows, overrides)
+        plan = FineTuning.plan(TrainingArguments(freeze_backbone=frozen), family, model)
+        optimizer = torch.optim.AdamW(plan.parameter_groups(model, 1e-3, 0.01))
+        batches = list(itertools.islice(make_loader(rows, family, family.build_processor(model.config), True, BATCH),
+                                        steps))
+        setups[frozen] = (model, plan, optimizer, batches)
+
+    def seconds_per_step(frozen: bool) -> float:
+        model, plan, optimizer, batches = setups[frozen]
+        model.train()
+        plan.apply(0)
+        started = time.perf_counter()
+        for batch in batches:
+            model(**batch).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return (time.perf_counter() - started) / len(batches)
+
+    times = interleaved(functools.partial(seconds_per_step, True), functools.partial(seconds_per_step, False),
+                        repeats)
+    trainable = {frozen: setups[frozen][1].record(setups[frozen][0])["trainable_parameters"] for frozen in setups}
+    what = f"image classifier on a ResNet (hidden sizes {backbone.hidden_sizes}), digits at 32x32, batch {BATCH}"
+    return [
+        row(f"fine-tuning: step time with the backbone frozen vs the full fine-tune; {what}", "s/step", *times,
+            "full fine-tune", "< 1", higher_is_better=False),
+        row(f"fine-tuning: trainable parameters with the backbone frozen vs the full fine-tune; {what}", "parameters",
+            [trainable[True]], [trainable[False]], "full fine-tune", "< 0.05", higher_is_better=False),
+    ]
+
+
 SECTIONS = {
     "overhead": training_loop_overhead, "efficiency": cpu_efficiency, "generation": generation,
     "data": data_pipeline, "scaling": scaling, "memory": memory, "app": app_latency, "onnx": onnx_inference,
-    "generative": generative_quality,
+    "generative": generative_quality, "fine-tuning": fine_tuning,
 }
 
 
@@ -952,8 +1008,12 @@ def run(sections: list[str], repeats: int, quick: bool, output: Path) -> dict[st
     result: dict[str, Any] = {"machine": machine(), "quick": quick, "repeats": repeats, "benchmarks": []}
     for name in sections:
         started = time.time()
-        result["benchmarks"] += SECTIONS[name](repeats, quick)
+        result["benchmarks"] += [{**row, "section": name} for row in SECTIONS[name](repeats, quick)]
         print(f"{name}: {time.time() - started:.0f}s", file=sys.stderr)
+    previous = output / "benchmarks.json"
+    if previous.is_file():  # `--only`: the rows of the sections not run now stay as they were measured
+        kept = [row for row in json.loads(previous.read_text())["benchmarks"] if row.get("section") not in sections]
+        result["benchmarks"] = kept + result["benchmarks"]
     output.mkdir(parents=True, exist_ok=True)
     write_atomically(output / "benchmarks.json", json.dumps(result, indent=2) + "\n")
     report = output / "benchmarks.md"

@@ -54,6 +54,18 @@ def test_a_new_report_replaces_the_table_and_keeps_the_notes(tmp_path, monkeypat
     assert json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"][0]["name"] == "rate"
 
 
+def test_running_some_sections_keeps_the_rows_of_the_others(tmp_path, monkeypatch):
+    for name, value in (("rate", 2.0), ("speed", 3.0)):
+        monkeypatch.setitem(benchmarks.SECTIONS, name, lambda repeats, quick, name=name, value=value: [
+            row(name, "tokens/s", [value], [1.0], "ref", ">= 1.0", True)])
+    benchmarks.run(["rate", "speed"], repeats=1, quick=True, output=tmp_path)
+    monkeypatch.setitem(benchmarks.SECTIONS, "speed",
+                        lambda repeats, quick: [row("speed", "tokens/s", [5.0], [1.0], "ref", ">= 1.0", True)])
+    benchmarks.run(["speed"], repeats=1, quick=True, output=tmp_path)
+    rows = json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"]
+    assert [(r["section"], r["ours"]["median"]) for r in rows] == [("rate", 2.0), ("speed", 5.0)]
+
+
 def test_timed_steps_leave_out_the_warm_up_and_each_epoch_change():
     durations = [float(step) for step in range(1, 13)]  # step s took s seconds
     # 4 steps an epoch: steps 5 and 9 start an epoch (an evaluation, a new iterator); steps 1-2 warm up
