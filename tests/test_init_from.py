@@ -267,3 +267,25 @@ def test_every_family_starts_from_a_saved_model_of_its_own_with_every_weight(nam
     saved = model.state_dict()
     assert set(started.state_dict()) == set(saved)
     assert all(torch.equal(tensor, saved[key]) for key, tensor in started.state_dict().items())
+
+
+def test_a_fusion_models_text_encoder_starts_from_a_transformers_bert(tmp_path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"0123456789", "plus", "minus", "is", "+", "-", "="]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=len(vocabulary), hidden_size=16, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=16))
+    bert.save_pretrained(tmp_path / "bert")
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(tmp_path / "bert")
+    output = tmp_path / "fusion"
+    train(TrainingArguments(model="fusion", output_dir=str(output), max_steps=1, batch_size=16, report_to="none",
+                            learning_rate=1e-12, text_backbone=str(tmp_path / "bert")))
+    from hfmodels import FusionForClassification
+
+    model = FusionForClassification.from_pretrained(output)
+    assert type(model.text_model).__name__ == "BertModel"
+    torch.testing.assert_close(model.text_model.embeddings.word_embeddings.weight,
+                               bert.embeddings.word_embeddings.weight)
+    assert (output / "vocab.txt").is_file() or (output / "tokenizer.json").is_file()

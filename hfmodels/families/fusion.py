@@ -89,7 +89,8 @@ class FusionFamily(Family):
             if source is None:
                 encoders[field], processors[field] = built, built_processor
             else:
-                encoders[field], processors[field] = load_encoder(family, ModelReference.parse(flag, source))
+                encoders[field], processors[field] = load_encoder(family, ModelReference.parse(flag, source),
+                                                                  text=field == "text_config")
         fusion_fields = {key: value for key, value in overrides.items() if key not in ENCODER_OVERRIDES}
         config = FusionConfig(**{field: encoder.config for field, encoder in encoders.items()},
                               **{**self.label_fields(train_split), **fusion_fields})

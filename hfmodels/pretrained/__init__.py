@@ -108,22 +108,28 @@ def start_from(
     return model, processor, lineage
 
 
-def load_encoder(family: Family, reference: ModelReference) -> tuple[PreTrainedModel, Any]:
+def load_encoder(family: Family, reference: ModelReference, text: bool) -> tuple[PreTrainedModel, Any]:
     """The body (`AutoModel`: a classifier's backbone, a language model's transformer) of a saved run of `family`
-    and its processor: one encoder of a model of another family (fusion)."""
-    from transformers import AutoModel
+    and its processor: one encoder of a model of another family (fusion). A `text` encoder may also be a transformers
+    text model (BERT-like), with its own tokenizer."""
+    from transformers import AutoModel, AutoTokenizer
 
     saved = reference.load_config()
-    source = family_of_saved(reference, saved)
-    if source.config_class is not family.config_class:
-        raise reference.error(f"a {source.name} model is no encoder here: give a "
-                              f"{', '.join(sorted(startable_families(family)))} run")
+    try:
+        source = family_of_config(saved)
+    except ValueError:
+        source = None  # a transformers model
+    if source is None and not text or source is not None and source.config_class is not family.config_class:
+        raise reference.error(f"a {source.name if source else saved.model_type} model is no encoder here: give a "
+                              f"{', '.join(sorted(startable_families(family)))} run"
+                              + (" or a transformers text encoder (BERT-like)" if text else ""))
     try:
         encoder = AutoModel.from_pretrained(reference.name, revision=reference.revision)
+        processor = None if source else AutoTokenizer.from_pretrained(reference.name, revision=reference.revision)
     except (OSError, ValueError) as error:
-        raise reference.error("its body could not be loaded", error) from error
+        raise reference.error("its body or its tokenizer could not be loaded", error) from error
     logger.info("%s %s: the encoder starts from its %s", reference.flag, reference, type(encoder).__name__)
-    return encoder, load_processor(family, reference)
+    return encoder, processor or load_processor(family, reference)
 
 
 def part_lineage(flag: str, value: str) -> dict[str, Any]:

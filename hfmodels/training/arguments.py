@@ -49,8 +49,8 @@ class TrainingArguments:
     )
     text_backbone: str | None = field(
         default=None,
-        metadata={"help": "fusion: the text encoder starts from this gpt or text-classifier run (folder or Hub id), "
-                  "with its tokenizer."},
+        metadata={"help": "fusion: the text encoder starts from this gpt or text-classifier run, or a transformers "
+                  "text encoder (BERT-like; folder or Hub id), with its tokenizer."},
     )
     freeze_backbone: bool = field(
         default=False,
