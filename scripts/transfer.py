@@ -8,6 +8,13 @@ vision: digits 0-4 pretrain an image classifier (all their training images); dig
 class (as many more choose the epoch), train a classifier from scratch and one `--init-from` the pretrained run; both
 scored on every digit 5-9 of the digits test split. vision-few: the same with 3 labelled images per class.
 
+vision-backbone: the same task on a transformers ResNet backbone at 32x32: one pretrained on digits 0-4 (through
+`--backbone` of a random one) against the random one, both through `--backbone`.
+
+segmentation: shapes-any-colour (the shapes split with every kind in every hue: only outlines tell the kinds), the
+U-Net from scratch, a ResNet + feature pyramid from random weights, and the same on a ResNet pretrained here to name
+the shape of single-shape images (shape-names; no ImageNet weights reach these machines).
+
 text: a gpt pretrained on `stdlib-pretrain` (the stdlib corpus without any file of stdlib-functions' validation and
 test splits); the text classifier on stdlib-functions from scratch and `--init-from` it.
 """
@@ -64,13 +71,16 @@ def run(work: Path, name: str, metric: str = "accuracy", **arguments) -> float:
 def vision(work: Path, seeds: list[int], steps: int, per_class: int) -> dict:
     pretrain_data = digits_folder(work / "data" / "digits-0-4", range(5))
     run(work, "pretrain-digits-0-4", dataset=str(pretrain_data), seed=0)
-    rows = {"scratch": [], "--init-from the digits 0-4 run": []}
+    pretrained = str(work / "runs" / "pretrain-digits-0-4")
+    rows = {"scratch": [], "--init-from the digits 0-4 run": [], "the same, --freeze-backbone (a new head only)": []}
     for seed in seeds:
         data = str(digits_folder(work / "data" / f"digits-5-9-{per_class}-seed{seed}", range(5, 10), seed, per_class))
         common = {"dataset": data, "seed": seed, "max_steps": steps, "batch_size": 32}
-        rows["scratch"].append(run(work, f"scratch-{per_class}-seed{seed}", **common))
+        rows["scratch"].append(run(work, f"scratch-{per_class}-{steps}-seed{seed}", **common))
         rows["--init-from the digits 0-4 run"].append(run(
-            work, f"init-from-{per_class}-seed{seed}", init_from=str(work / "runs" / "pretrain-digits-0-4"), **common))
+            work, f"init-from-{per_class}-{steps}-seed{seed}", init_from=pretrained, **common))
+        rows["the same, --freeze-backbone (a new head only)"].append(run(
+            work, f"frozen-{per_class}-{steps}-seed{seed}", init_from=pretrained, freeze_backbone=True, **common))
     return {"task": f"digits 5-9, {per_class} labelled images per class, {steps} steps", "metric": "accuracy",
             "model": "the image classifier's CNN (defaults)", "rows": rows}
 
@@ -101,13 +111,14 @@ def pretrained_backbone(work: Path, name: str, start: Path, **arguments) -> Path
     return folder
 
 
-SMALL_RESNET = {"embedding_size": 16, "hidden_sizes": [16, 32, 64], "depths": [1, 1, 1]}
+# basic blocks: a bottleneck ResNet of widths 16-64 did not learn to name shapes (chance after 10 epochs)
+RESNET = {"layer_type": "basic", "embedding_size": 32, "hidden_sizes": [32, 64, 128], "depths": [1, 1, 1]}
 
 
 def vision_backbone(work: Path, seeds: list[int], steps: int, per_class: int = 20) -> dict:
     """As `vision`, with a transformers ResNet as the backbone: pretrained on digits 0-4 (through `--backbone` of a
     random one), then `--backbone` of it against `--backbone` of the random one, at 32x32."""
-    start = random_resnet(work, "resnet-random", **SMALL_RESNET)
+    start = random_resnet(work, "resnet-random-digits", **RESNET)
     pretrain_data = digits_folder(work / "data" / "digits-0-4", range(5))
     pretrained = pretrained_backbone(work, "resnet-digits-0-4", start, dataset=str(pretrain_data), seed=0,
                                      image_size=32)
@@ -115,30 +126,30 @@ def vision_backbone(work: Path, seeds: list[int], steps: int, per_class: int = 2
     for seed in seeds:
         data = str(digits_folder(work / "data" / f"digits-5-9-{per_class}-seed{seed}", range(5, 10), seed, per_class))
         common = {"dataset": data, "seed": seed, "max_steps": steps, "batch_size": 32}
-        rows["random ResNet"].append(run(work, f"resnet-random-{per_class}-seed{seed}", backbone=str(start),
+        rows["random ResNet"].append(run(work, f"resnet-random-{per_class}-{steps}-seed{seed}", backbone=str(start),
                                          image_size=32, **common))
         rows["ResNet pretrained on digits 0-4"].append(run(
-            work, f"resnet-pretrained-{per_class}-seed{seed}", backbone=str(pretrained), **common))
+            work, f"resnet-pretrained-{per_class}-{steps}-seed{seed}", backbone=str(pretrained), **common))
     return {"task": f"digits 5-9, {per_class} labelled images per class, {steps} steps, 32x32", "metric": "accuracy",
-            "model": f"the image classifier on a transformers ResNet backbone ({SMALL_RESNET})", "rows": rows}
+            "model": f"the image classifier on a transformers ResNet backbone ({RESNET})", "rows": rows}
 
 
 def segmentation(work: Path, seeds: list[int], steps: int) -> dict:
     """shapes-any-colour (the kinds in every hue: only the outline tells them): the U-Net from scratch, a ResNet +
     feature pyramid from random weights, and the same on a ResNet pretrained to name shapes (shape-names)."""
-    start = random_resnet(work, "resnet-random-64", **SMALL_RESNET)
-    pretrained = pretrained_backbone(work, "resnet-shape-names", start, dataset="shape-names", seed=0, epochs=10)
+    start = random_resnet(work, "resnet-random-shapes", **RESNET)
+    pretrained = pretrained_backbone(work, "resnet-shape-names", start, dataset="shape-names", seed=0, epochs=20)
     rows = {"U-Net from scratch": [], "ResNet + pyramid, random weights": [],
             "ResNet + pyramid, pretrained on shape-names": []}
     for seed in seeds:
         common = {"model": "segmentation", "dataset": "shapes-any-colour", "seed": seed, "max_steps": steps}
-        rows["U-Net from scratch"].append(run(work, f"unet-seed{seed}", metric="mean_iou", **common))
+        rows["U-Net from scratch"].append(run(work, f"unet-{steps}-seed{seed}", metric="mean_iou", **common))
         rows["ResNet + pyramid, random weights"].append(run(
-            work, f"fpn-random-seed{seed}", metric="mean_iou", backbone=str(start), **common))
+            work, f"fpn-random-{steps}-seed{seed}", metric="mean_iou", backbone=str(start), **common))
         rows["ResNet + pyramid, pretrained on shape-names"].append(run(
-            work, f"fpn-pretrained-seed{seed}", metric="mean_iou", backbone=str(pretrained), **common))
+            work, f"fpn-pretrained-{steps}-seed{seed}", metric="mean_iou", backbone=str(pretrained), **common))
     return {"task": f"shapes-any-colour, {steps} steps", "metric": "mean_iou",
-            "model": f"segmentation: the U-Net (defaults), or a transformers ResNet ({SMALL_RESNET}) with a feature "
+            "model": f"segmentation: the U-Net (defaults), or a transformers ResNet ({RESNET}) with a feature "
                      "pyramid decoder", "rows": rows}
 
 
@@ -154,10 +165,10 @@ def text(work: Path, seeds: list[int], steps: int, pretrain_steps: int = 1500, e
     baseline = None
     for seed in seeds:
         common = {"model": "text-classifier", "seed": seed, "epochs": epochs}
-        rows["scratch"].append(run(work, f"text-scratch-seed{seed}", **common))
+        rows["scratch"].append(run(work, f"text-scratch-{epochs}-seed{seed}", **common))
         rows["--init-from the pretrained gpt"].append(
-            run(work, f"text-init-from-seed{seed}", init_from=str(pretrained), **common))
-        results = json.loads((work / "runs" / f"text-scratch-seed{seed}" / "eval_results.json").read_text())
+            run(work, f"text-init-from-{epochs}-seed{seed}", init_from=str(pretrained), **common))
+        results = json.loads((work / "runs" / f"text-scratch-{epochs}-seed{seed}" / "eval_results.json").read_text())
         baseline = results["baselines"]["tf-idf + logistic regression"]["accuracy"]
     return {"task": f"stdlib-functions, {epochs} epochs", "metric": "accuracy",
             "model": f"the text classifier's GPT (defaults); the gpt pretrained {pretrain_steps} steps on "
