@@ -289,3 +289,24 @@ def test_a_fusion_models_text_encoder_starts_from_a_transformers_bert(tmp_path):
     torch.testing.assert_close(model.text_model.embeddings.word_embeddings.weight,
                                bert.embeddings.word_embeddings.weight)
     assert (output / "vocab.txt").is_file() or (output / "tokenizer.json").is_file()
+
+
+def test_a_fusion_models_image_encoder_starts_from_a_transformers_resnet(tmp_path):
+    from transformers import ResNetConfig, ResNetModel
+
+    torch.manual_seed(0)
+    resnet = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1]))
+    resnet.save_pretrained(tmp_path / "resnet")
+    (tmp_path / "resnet" / "preprocessor_config.json").write_text(json.dumps(
+        {"image_processor_type": "ConvNextImageProcessor", "image_mean": [0.4, 0.45, 0.5], "image_std": [0.2] * 3}))
+    output = tmp_path / "fusion"
+    train(TrainingArguments(model="fusion", output_dir=str(output), max_steps=1, batch_size=16, report_to="none",
+                            learning_rate=1e-12, backbone=str(tmp_path / "resnet")))
+    from hfmodels import FusionForClassification, FusionProcessor
+
+    model = FusionForClassification.from_pretrained(output)
+    assert type(model.vision_model).__name__ == "ResNetModel"
+    torch.testing.assert_close(model.vision_model.embedder.embedder.convolution.weight,
+                               resnet.embedder.embedder.convolution.weight)
+    image_processor = FusionProcessor.from_pretrained(output).image_processor
+    assert image_processor.num_channels == 3 and list(image_processor.image_mean) == [0.4, 0.45, 0.5]

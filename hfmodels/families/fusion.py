@@ -73,6 +73,7 @@ class FusionFamily(Family):
         """A fusion model whose encoders start from trained runs (`FusionForClassification.from_encoders_pretrained`);
         an encoder not given is built as `build` builds it."""
         from ..pretrained import ModelReference, load_encoder
+        from ..pretrained.vision import fitted_image_processor
 
         if text_backbone and tokenizer:
             raise ValueError("--tokenizer with --text-backbone: the text encoder keeps its own tokenizer")
@@ -89,8 +90,11 @@ class FusionFamily(Family):
             if source is None:
                 encoders[field], processors[field] = built, built_processor
             else:
-                encoders[field], processors[field] = load_encoder(family, ModelReference.parse(flag, source),
-                                                                  text=field == "text_config")
+                reference = ModelReference.parse(flag, source)
+                encoders[field], processors[field] = load_encoder(family, reference, text=field == "text_config")
+                if processors[field] is None:  # a transformers vision model: ours, fed as it was trained
+                    processors[field] = fitted_image_processor(reference, built_processor,
+                                                               encoders[field].config.num_channels)
         fusion_fields = {key: value for key, value in overrides.items() if key not in ENCODER_OVERRIDES}
         config = FusionConfig(**{field: encoder.config for field, encoder in encoders.items()},
                               **{**self.label_fields(train_split), **fusion_fields})

@@ -112,7 +112,7 @@ def build_on_backbone(family: Family, train_split: Dataset, overrides: dict[str,
     preprocessor's mean, std and size (`--image-size` first; without either, the data's default size)."""
     from ..models.backbone import backbone_config_dict
     from ..pretrained import ModelReference
-    from ..pretrained.vision import check_forward, load_backbone, preprocessing
+    from ..pretrained.vision import check_forward, fitted_image_processor, load_backbone, preprocessing
 
     if "backbone_config" in overrides:
         raise ValueError("--model-config backbone_config with --backbone: the backbone's config comes from it")
@@ -133,11 +133,7 @@ def build_on_backbone(family: Family, train_split: Dataset, overrides: dict[str,
                                                "backbone_config": backbone_config_dict(pretrained.config)})
     model = family.model_class(config)
     model.base_model.backbone.load_state_dict(pretrained.state_dict())
-    processor = family.build_processor(config)
-    for field in ("image_mean", "image_std"):
-        if field in trained_on:
-            setattr(processor, field, trained_on[field])
-    return model, processor
+    return model, fitted_image_processor(reference, family.build_processor(config), channels)
 
 
 def pixels_of(split: Dataset, processor, family: Family, chunk: int = 256) -> np.ndarray:

@@ -110,8 +110,9 @@ def start_from(
 
 def load_encoder(family: Family, reference: ModelReference, text: bool) -> tuple[PreTrainedModel, Any]:
     """The body (`AutoModel`: a classifier's backbone, a language model's transformer) of a saved run of `family`
-    and its processor: one encoder of a model of another family (fusion). A `text` encoder may also be a transformers
-    text model (BERT-like), with its own tokenizer."""
+    and its processor: one encoder of a model of another family (fusion). It may also be a transformers model: a
+    `text` encoder (BERT-like) with its own tokenizer, or a vision model (ResNet-like), whose processor is then None
+    (the caller makes one: transformers' image processors do not read grayscale images)."""
     from transformers import AutoModel, AutoTokenizer
 
     saved = reference.load_config()
@@ -119,17 +120,18 @@ def load_encoder(family: Family, reference: ModelReference, text: bool) -> tuple
         source = family_of_config(saved)
     except ValueError:
         source = None  # a transformers model
-    if source is None and not text or source is not None and source.config_class is not family.config_class:
-        raise reference.error(f"a {source.name if source else saved.model_type} model is no encoder here: give a "
-                              f"{', '.join(sorted(startable_families(family)))} run"
-                              + (" or a transformers text encoder (BERT-like)" if text else ""))
+    if source is not None and source.config_class is not family.config_class:
+        raise reference.error(f"a {source.name} model is no encoder here: give a "
+                              f"{', '.join(sorted(startable_families(family)))} run or a transformers "
+                              + ("text encoder (BERT-like)" if text else "vision model (ResNet-like)"))
     try:
         encoder = AutoModel.from_pretrained(reference.name, revision=reference.revision)
-        processor = None if source else AutoTokenizer.from_pretrained(reference.name, revision=reference.revision)
+        processor = AutoTokenizer.from_pretrained(reference.name, revision=reference.revision) if text and not source \
+            else None
     except (OSError, ValueError) as error:
         raise reference.error("its body or its tokenizer could not be loaded", error) from error
     logger.info("%s %s: the encoder starts from its %s", reference.flag, reference, type(encoder).__name__)
-    return encoder, processor or load_processor(family, reference)
+    return encoder, load_processor(family, reference) if source else processor
 
 
 def part_lineage(flag: str, value: str) -> dict[str, Any]:

@@ -81,6 +81,15 @@ def preprocessing(reference: ModelReference) -> dict[str, Any]:
     return found
 
 
+def fitted_image_processor(reference: ModelReference, processor, num_channels: int):
+    """`processor` (an hfmodels image processor, at the size the model reads) feeding the backbone `reference` what
+    it was trained on: its channels, and its preprocessor's mean and std where it has them."""
+    trained_on = preprocessing(reference)
+    return type(processor).from_dict({**processor.to_dict(), "num_channels": num_channels,
+                                      "image_mean": trained_on.get("image_mean", [0.5] * num_channels),
+                                      "image_std": trained_on.get("image_std", [0.5] * num_channels)})
+
+
 def check_forward(reference: ModelReference, backbone: PreTrainedModel, num_channels: int, image_size: int) -> None:
     """A forward pass on a blank batch at the data's size: a size the backbone cannot take fails here, named."""
     backbone.eval()

@@ -44,8 +44,8 @@ class TrainingArguments:
         default=None,
         metadata={"help": "A pretrained encoder: a transformers vision backbone (folder or Hub id; anything "
                   "AutoBackbone knows: ResNet, ConvNeXt, Swin, DINOv2, ...) for image-classifier and segmentation, "
-                  "whose preprocessing (mean, std, size, channels) the processor takes; for fusion an "
-                  "image-classifier run as the image encoder."},
+                  "whose preprocessing (mean, std, size, channels) the processor takes; for fusion the image "
+                  "encoder: an image-classifier run or a transformers vision model (ResNet-like)."},
     )
     text_backbone: str | None = field(
         default=None,

@@ -129,10 +129,13 @@ class FusionConfig(ValidatedConfig, PreTrainedConfig):
 
 
 def feature_size(field: str, config: PreTrainedConfig) -> int:
-    """Width of an encoder's pooled features: `hidden_size`, else the last of `hidden_sizes` (CNNs)."""
-    size = getattr(config, "hidden_size", None)
-    if size is None and getattr(config, "hidden_sizes", None):
-        size = config.hidden_sizes[-1]
+    """Width of an encoder's pooled features: `hidden_size`, else the last of `hidden_sizes` (CNNs); for an encoder
+    on a transformers backbone (its `backbone_config`), the backbone's."""
+    backbone = getattr(config, "backbone_config", None)
+    widths = backbone if isinstance(backbone, dict) else vars(config)
+    size = widths.get("hidden_size")
+    if size is None and widths.get("hidden_sizes"):
+        size = widths["hidden_sizes"][-1]
     if not isinstance(size, int) or size < 1:
         raise ValueError(
             f"FusionConfig.{field} (model_type={config.model_type!r}) is invalid: it has neither `hidden_size` nor "
