@@ -44,6 +44,7 @@ from ..errors import ModelSavedError, first_line
 from ..families import Family, get_family
 from ..families.base import MAX_DEFAULT_IMAGE_SIZE, held_out_split
 from ..metrics import load_metric
+from ..pretrained import ModelReference, part_lineage, start_from
 from .arguments import TrainingArguments
 from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
 from .ema import ExponentialMovingAverage
@@ -330,8 +331,6 @@ def build_model(
     if args.class_weights == "auto":
         overrides["class_weights"] = family.balanced_class_weights(data.splits["train"])
         logger.info("class weights (inverse frequency in train): %s", overrides["class_weights"])
-    from ..pretrained import ModelReference, part_lineage, start_from
-
     if args.init_from:
         model, processor, lineage = start_from(
             family, ModelReference.parse("--init-from", args.init_from), data.splits["train"], overrides
