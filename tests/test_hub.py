@@ -27,7 +27,7 @@ REPO_ID = f"{TEST_USER}/digits-classifier"
 TINY = ["hidden_sizes=[8,8]", "depths=[1,1]"]
 RUN_FILES = {
     "config.json", "model.safetensors", "configuration_image_classifier.py", "modeling_image_classifier.py",
-    "image_processing_image_classifier.py", "image_processing_base.py", "loading.py", "validation.py",
+    "image_processing_image_classifier.py", "image_processing_base.py", "loading.py", "validation.py", "backbone.py",
     "preprocessor_config.json",
     "README.md", "learning_curves.png",
     "confusion_matrix.png",

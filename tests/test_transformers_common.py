@@ -76,12 +76,16 @@ def auto_name_tables():
 
     added = [(getattr(modeling_auto, table), model_class.config_class.model_type, model_class.__name__)
              for table, classes in AUTO_NAME_TABLES.items() for model_class in classes]
+    before = [(names, model_type, names.get(model_type)) for names, model_type, _ in added]
     for names, model_type, name in added:
         assert names.get(model_type, name) == name, (model_type, names[model_type])
         names[model_type] = name
     yield
-    for names, model_type, _ in added:
-        del names[model_type]
+    for names, model_type, previous in before:  # what hfmodels registered itself (a pipeline's task) stays
+        if previous is None:
+            del names[model_type]
+        else:
+            names[model_type] = previous
 
 
 @pytest.fixture(autouse=True)
