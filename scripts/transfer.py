@@ -68,7 +68,7 @@ def run(work: Path, name: str, metric: str = "accuracy", **arguments) -> float:
     return json.loads((output / "eval_results.json").read_text())["metrics"][metric]
 
 
-def vision(work: Path, seeds: list[int], steps: int, per_class: int) -> dict:
+def vision(work: Path, seeds: list[int], steps: int = 150, per_class: int = 20) -> dict:
     pretrain_data = digits_folder(work / "data" / "digits-0-4", range(5))
     run(work, "pretrain-digits-0-4", dataset=str(pretrain_data), seed=0)
     pretrained = str(work / "runs" / "pretrain-digits-0-4")
@@ -115,7 +115,7 @@ def pretrained_backbone(work: Path, name: str, start: Path, **arguments) -> Path
 RESNET = {"layer_type": "basic", "embedding_size": 32, "hidden_sizes": [32, 64, 128], "depths": [1, 1, 1]}
 
 
-def vision_backbone(work: Path, seeds: list[int], steps: int, per_class: int = 20) -> dict:
+def vision_backbone(work: Path, seeds: list[int], steps: int = 150, per_class: int = 20) -> dict:
     """As `vision`, with a transformers ResNet as the backbone: pretrained on digits 0-4 (through `--backbone` of a
     random one), then `--backbone` of it against `--backbone` of the random one, at 32x32."""
     start = random_resnet(work, "resnet-random-digits", **RESNET)
@@ -134,7 +134,7 @@ def vision_backbone(work: Path, seeds: list[int], steps: int, per_class: int = 2
             "model": f"the image classifier on a transformers ResNet backbone ({RESNET})", "rows": rows}
 
 
-def segmentation(work: Path, seeds: list[int], steps: int) -> dict:
+def segmentation(work: Path, seeds: list[int], steps: int = 300) -> dict:
     """shapes-any-colour (the kinds in every hue: only the outline tells them): the U-Net from scratch, a ResNet +
     feature pyramid from random weights, and the same on a ResNet pretrained to name shapes (shape-names)."""
     start = random_resnet(work, "resnet-random-shapes", **RESNET)
@@ -153,7 +153,7 @@ def segmentation(work: Path, seeds: list[int], steps: int) -> dict:
                      "pyramid decoder", "rows": rows}
 
 
-def text(work: Path, seeds: list[int], steps: int, pretrain_steps: int = 1500, epochs: int = 5) -> dict:
+def text(work: Path, seeds: list[int], pretrain_steps: int = 1500, epochs: int = 5) -> dict:
     """A gpt pretrained on stdlib-pretrain (no file of the classifier's validation or test split), then the text
     classifier on stdlib-functions from scratch and --init-from it, the same epochs; TF-IDF for reference."""
     pretrained = work / "runs" / "gpt-stdlib-pretrain"
@@ -176,7 +176,7 @@ def text(work: Path, seeds: list[int], steps: int, pretrain_steps: int = 1500, e
             "rows": rows, "reference": {"tf-idf + logistic regression": baseline}}
 
 
-TASKS = {"vision": functools.partial(vision, per_class=20), "vision-few": functools.partial(vision, per_class=3),
+TASKS = {"vision": vision, "vision-few": functools.partial(vision, steps=60, per_class=3),
          "text": text, "vision-backbone": vision_backbone, "segmentation": segmentation}
 
 
@@ -200,13 +200,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, help="Training steps of each fine-tuning run (default: each task's own: "
+                        "vision 150, vision-few 60, segmentation 300; text trains 5 epochs).")
     parser.add_argument("--work", type=Path, default=REPO / "transfer-runs", help="Data and runs (kept: reruns skip "
                         "finished runs).")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "transfer")
     args = parser.parse_args()
     started = time.time()
-    results = {name: TASKS[name](args.work, args.seeds, args.steps) for name in args.tasks}
+    steps = {"steps": args.steps} if args.steps else {}
+    results = {name: TASKS[name](args.work, args.seeds, **({} if name == "text" else steps)) for name in args.tasks}
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(report(results, args.seeds))
     print(report(results, args.seeds), f"\n{time.time() - started:.0f} s")

@@ -9,6 +9,9 @@ What a saved model can start:
 The model and its processor come from the saved folder (its tokenizer, its image size and normalisation: what the
 weights were trained on); the labels come from the new data. The lineage (where it started, which layers are new)
 goes into run_info.json, and from there into the card's `base_model` metadata and its training section.
+
+A saved model can also become one part of a new one: fusion's encoders (`load_encoder`, `--backbone` and
+`--text-backbone`); the vision backbones of the image families are in `vision.py`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..errors import first_line
 from ..families import Family, family_of_config
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ModelReference:
