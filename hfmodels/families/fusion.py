@@ -70,8 +70,8 @@ class FusionFamily(Family):
         self, train_split: Dataset, overrides: dict[str, Any], backbone: str | None, text_backbone: str | None,
         tokenizer: str | None,
     ) -> tuple[FusionForClassification, FusionProcessor]:
-        """A fusion model whose encoders start from trained runs (`FusionForClassification.from_encoders_pretrained`);
-        an encoder not given is built as `build` builds it."""
+        """A fusion model whose encoders start from trained models (as `from_encoders_pretrained` makes one), each
+        with its processor; an encoder not given is built as `build` builds it."""
         from ..pretrained import ModelReference, load_encoder
         from ..pretrained.vision import fitted_image_processor
 
