@@ -117,7 +117,7 @@ def build_on_backbone(family: Family, train_split: Dataset, overrides: dict[str,
     if "backbone_config" in overrides:
         raise ValueError("--model-config backbone_config with --backbone: the backbone's config comes from it")
     reference = ModelReference.parse("--backbone", backbone)
-    pretrained = load_backbone(reference, len(reference.load_config().stage_names) - 1 if all_stages else None)
+    pretrained = load_backbone(reference, all_stages)
     trained_on = preprocessing(reference)
     fitted = image_shape_of(train_split)
     channels = pretrained.config.num_channels

@@ -35,12 +35,13 @@ def backbone_class(reference: ModelReference, config: PreTrainedConfig) -> type[
             from None
 
 
-def load_backbone(reference: ModelReference, stages: int | None = None) -> PreTrainedModel:
-    """The pretrained backbone, reading its last `stages` feature maps (None: only the last), every weight loaded."""
+def load_backbone(reference: ModelReference, all_stages: bool = False) -> PreTrainedModel:
+    """The pretrained backbone, reading every stage's feature map (`all_stages`) or only the last's, every weight
+    loaded."""
     config = reference.load_config()
     model_class = backbone_class(reference, config)
     names = config.stage_names[1:]  # stage_names[0] is the stem
-    out_features = names[-(stages or 1):]
+    out_features = names if all_stages else names[-1:]
     try:
         backbone, info = model_class.from_pretrained(reference.name, revision=reference.revision,
                                                      out_features=out_features, output_loading_info=True)
