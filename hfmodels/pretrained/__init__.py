@@ -26,6 +26,7 @@ from transformers import PreTrainedConfig, PreTrainedModel
 
 from ..errors import first_line
 from ..families import Family, family_of_config
+from ..models.loading import outside_body
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +179,6 @@ def load_weights(
         )
     except (OSError, ValueError) as error:
         raise reference.error(f"its weights do not load into {family.model_class.__name__}", error) from error
-    from ..models.loading import outside_body
-
     new_weights = sorted({*info["missing_keys"], *(key for key, _, _ in info["mismatched_keys"])})
     in_body = [key for key in new_weights if not outside_body(model, key)]
     if in_body:
@@ -222,8 +221,6 @@ def from_transformers_gpt2(
     model = family.model_class(config)
     # a classifier takes the body; a language model the head too (tied to the token embeddings)
     missing, _ = model.load_state_dict(converted.state_dict(), strict=False)
-    from ..models.loading import outside_body
-
     if any(not outside_body(model, key) for key in missing):
         raise reference.error(f"the converted GPT-2 does not fit {family.model_class.__name__}: missing {missing}")
     return model, tokenizer, type(gpt2).__name__, sorted(missing)
