@@ -27,7 +27,7 @@ COPIES = {
     "validation.py": ALL_FOLDERS,
     "image_processing_base.py": IMAGE_FOLDERS,
     "conv_autoencoder.py": ("autoencoder", "vae"),
-    "backbone.py": ("image_classifier", "segmentation"),
+    "backbone.py": ("image_classifier", "segmentation", "gpt", "fusion"),
 }
 HEADER = "# Generated from hfmodels/models/{source} by `make fix-copies`: edit that file, not this copy.\n"
 

@@ -132,8 +132,8 @@ class Family:
                              "from it (fusion's text side takes one)")
         if backbone is not None:
             raise ValueError(f"--backbone {backbone}: the {self.name} model takes no pretrained backbone "
-                             "(image-classifier, segmentation and fusion do; --init-from starts it from a saved model "
-                             "of its own family)")
+                             "(image-classifier, segmentation, text-classifier and fusion do; --init-from starts it "
+                             "from a saved model of its own family)")
 
     def finish_build(self, model: PreTrainedModel, processor) -> None:
         """What `build` does once the model exists, also to a model loaded by `--init-from` (a text family fits its

@@ -179,6 +179,46 @@ class TextClassifierFamily(TextFamily):
         labels = class_label_fields(train_split.features["label"].names)
         return super().build_config(train_split, {**labels, **overrides})
 
+    def build(
+        self, train_split: Dataset, overrides: dict[str, Any], tokenizer: str | None = None,
+        backbone: str | None = None, text_backbone: str | None = None,
+    ) -> tuple[GPTForSequenceClassification, PreTrainedTokenizerFast]:
+        """`backbone`: a pretrained transformers text encoder (BERT-like, a folder or Hub id) as the body."""
+        if backbone is None:
+            return super().build(train_split, overrides, tokenizer, backbone, text_backbone)
+        self.refuse_backbones(None, text_backbone)
+        return self.build_on_text_encoder(train_split, overrides, backbone, tokenizer)
+
+    def build_on_text_encoder(
+        self, train_split: Dataset, overrides: dict[str, Any], backbone: str, tokenizer: str | None
+    ) -> tuple[GPTForSequenceClassification, PreTrainedTokenizerFast]:
+        """A text classifier whose body is the pretrained text encoder `--backbone` (its weights loaded), reading the
+        encoder's own tokens (its tokenizer) up to its context length, with a new head on its pooled features."""
+        from ..models.backbone import backbone_config_dict
+        from ..pretrained import ModelReference, load_text_encoder
+
+        refused = {"--tokenizer": tokenizer is not None,
+                   **{f"--model-config {field}": field in overrides for field in ("backbone_config", "vocab_size")}}
+        for flag, given in refused.items():
+            if given:
+                raise ValueError(f"{flag} with --backbone: the text encoder's tokens and config come from it")
+        reference = ModelReference.parse("--backbone", backbone)
+        encoder, processor = load_text_encoder(reference)
+        vocab_size = encoder.config.vocab_size
+        if len(processor) > vocab_size:
+            raise reference.error(f"its tokenizer has {len(processor)} tokens, more than the encoder's vocab_size="
+                                  f"{vocab_size}")
+        context = getattr(encoder.config, "max_position_embeddings", None) or SMALL_GPT["max_position_embeddings"]
+        config = self.build_config(train_split, {
+            **overrides, "backbone_config": backbone_config_dict(encoder.config), "vocab_size": vocab_size,
+            "max_position_embeddings": context, "pad_token_id": processor.pad_token_id,
+            "bos_token_id": processor.bos_token_id, "eos_token_id": processor.eos_token_id,
+        })
+        model = self.model_class(config)
+        model.transformer.load_state_dict(encoder.state_dict())
+        self.finish_build(model, processor)
+        return model, processor
+
     def transform(self, processor, train: bool):
         def to_inputs(batch: dict[str, list]) -> dict[str, Any]:
             inputs = processor(batch["text"], truncation=True, padding="longest", return_tensors="pt")

@@ -133,7 +133,10 @@ def config_summary(run: RunFolder) -> dict[str, Any]:
         if name in unused:
             continue
         if name == "backbone_config":
-            value = f"{value['model_type']} (feature maps {', '.join(value['out_features'])})"
+            value = f"{value['model_type']} (" + (f"feature maps {', '.join(value['out_features'])}"
+                                                  if "out_features" in value else
+                                                  f"hidden_size={value.get('hidden_size')}, "
+                                                  f"num_hidden_layers={value.get('num_hidden_layers')}") + ")"
         if isinstance(value, PreTrainedConfig):
             value = f"{value.model_type}(" + ", ".join(f"{k}={v!r}" for k, v in declared_fields(value).items()) + ")"
         if value is not None:

@@ -118,25 +118,52 @@ def load_encoder(family: Family, reference: ModelReference, text: bool) -> tuple
     and its processor: one encoder of a model of another family (fusion). It may also be a transformers model: a
     `text` encoder (BERT-like) with its own tokenizer, or a vision model (ResNet-like), whose processor is then None
     (the caller makes one: transformers' image processors do not read grayscale images)."""
-    from transformers import AutoModel, AutoTokenizer
-
-    saved = reference.load_config()
-    try:
-        source = family_of_config(saved)
-    except ValueError:
-        source = None  # a transformers model
-    if source is not None and source.config_class is not family.config_class:
+    source = hfmodels_family(reference.load_config())
+    if source is None:
+        return load_body(reference), load_text_tokenizer(reference) if text else None
+    if source.config_class is not family.config_class:
         raise reference.error(f"a {source.name} model is no encoder here: give a "
                               f"{', '.join(sorted(startable_families(family)))} run or a transformers "
                               + ("text encoder (BERT-like)" if text else "vision model (ResNet-like)"))
+    return load_body(reference), load_processor(family, reference)
+
+
+def load_text_encoder(reference: ModelReference) -> tuple[PreTrainedModel, Any]:
+    """A transformers text encoder (`AutoModel`, BERT-like) and its tokenizer: the text classifier's `--backbone`."""
+    saved = reference.load_config()
+    source = hfmodels_family(saved)
+    if source is not None:
+        raise reference.error(f"a saved {source.name} model, not a transformers text encoder: --init-from starts a "
+                              "text classifier from a gpt or text-classifier run")
+    if not isinstance(getattr(saved, "vocab_size", None), int):
+        raise reference.error(f"not a text encoder: a {saved.model_type} model has no vocabulary (a vision backbone "
+                              "is for the image families' --backbone)")
+    return load_body(reference), load_text_tokenizer(reference)
+
+
+def hfmodels_family(config: PreTrainedConfig) -> Family | None:
+    """The family of a saved config, None for a transformers model."""
+    try:
+        return family_of_config(config)
+    except ValueError:
+        return None
+
+
+def load_body(reference: ModelReference) -> PreTrainedModel:
+    from transformers import AutoModel
+
     try:
         encoder = AutoModel.from_pretrained(reference.name, revision=reference.revision)
-        processor = AutoTokenizer.from_pretrained(reference.name, revision=reference.revision) if text and not source \
-            else None
     except (OSError, ValueError) as error:
-        raise reference.error("its body or its tokenizer could not be loaded", error) from error
+        raise reference.error("its body could not be loaded", error) from error
     logger.info("%s %s: the encoder starts from its %s", reference.flag, reference, type(encoder).__name__)
-    return encoder, load_processor(family, reference) if source else processor
+    return encoder
+
+
+def load_text_tokenizer(reference: ModelReference):
+    from ..families.text import load_tokenizer
+
+    return load_tokenizer(reference.name, revision=reference.revision, flag=reference.flag)
 
 
 def part_lineage(flag: str, value: str) -> dict[str, Any]:
@@ -207,7 +234,6 @@ def from_transformers_gpt2(
     weights (a classifier's head)."""
     from transformers import GPT2LMHeadModel
 
-    from ..families.text import load_tokenizer
     from ..models.gpt import GPTForCausalLM
 
     try:
@@ -215,7 +241,7 @@ def from_transformers_gpt2(
     except (OSError, ValueError) as error:
         raise reference.error("its GPT-2 weights could not be loaded", error) from error
     converted = GPTForCausalLM.from_gpt2(gpt2)
-    tokenizer = load_tokenizer(reference.name, revision=reference.revision, flag=reference.flag)
+    tokenizer = load_text_tokenizer(reference)
     config = converted.config
     config.update({**new_labels(family, config, train_split), **overrides, "pad_token_id": tokenizer.pad_token_id})
     model = family.model_class(config)

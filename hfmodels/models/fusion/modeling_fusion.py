@@ -11,6 +11,7 @@ from transformers.dynamic_module_utils import custom_object_save
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import can_return_tuple
 
+from .backbone import pooled_features
 from .configuration_fusion import ENCODERS, FusionConfig, feature_size, remote_class
 from .loading import StrictLoadingMixin
 from .validation import check_classification_labels
@@ -40,21 +41,6 @@ def encoder_from_config(field: str, config: PreTrainedConfig, source: str | None
         raise ValueError(
             f"FusionConfig.{field}: no encoder model for model_type={config.model_type!r} ({error})"
         ) from error
-
-
-def pooled_features(outputs, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(batch, width): the encoder's `pooler_output`, else the mean of its last hidden states over the real tokens
-    (`attention_mask`) or over the pixels of a feature map."""
-    pooled = getattr(outputs, "pooler_output", None)
-    if pooled is not None:
-        return pooled.flatten(1)  # (batch, width)
-    hidden_states = outputs.last_hidden_state
-    if hidden_states.ndim == 4:  # (batch, width, height, width') feature map
-        return hidden_states.mean((2, 3))
-    if attention_mask is None:  # (batch, seq, width)
-        return hidden_states.mean(1)
-    weights = attention_mask[..., None].to(hidden_states.dtype)  # (batch, seq, 1)
-    return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 class FusionPreTrainedModel(StrictLoadingMixin, PreTrainedModel):

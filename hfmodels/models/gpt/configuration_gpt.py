@@ -33,9 +33,17 @@ class GPTConfig(ValidatedConfig, PreTrainedConfig):
         initializer_range: standard deviation of the normal initialisation of weights.
         use_cache: return the key/value cache from `forward` (speeds up generation).
         pad_token_id, bos_token_id, eos_token_id: special token ids (or None), each in 0 .. vocab_size - 1.
+        backbone_config: None (the GPT), or for `GPTForSequenceClassification` the dict of a transformers text
+            encoder's config (BERT-like, its `model_type` and sizes), which then replaces the GPT body: its tokens
+            are the encoder's (`vocab_size` is its vocabulary), its features pooled (`pooler_output`, else the mean
+            over the real tokens) before the head; the GPT's own sizes are unused.
     """
 
     model_type = "hfmodels-gpt"
+    # what a backbone_config makes unused
+    replaced_by_backbone = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                            "hidden_act", "position_embedding_type", "rope_theta", "norm_type", "layer_norm_eps",
+                            "dropout", "attention_dropout", "tie_word_embeddings", "initializer_range", "use_cache")
 
     vocab_size: int = 4096
     max_position_embeddings: int = 256
@@ -56,6 +64,7 @@ class GPTConfig(ValidatedConfig, PreTrainedConfig):
     pad_token_id: int | None = None
     bos_token_id: int | None = None
     eos_token_id: int | list[int] | None = None
+    backbone_config: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -87,6 +96,10 @@ class GPTConfig(ValidatedConfig, PreTrainedConfig):
         for field in ("dropout", "attention_dropout"):
             self.require(field, 0 <= getattr(self, field) < 1, "must be a probability in [0, 1)")
         self.require("initializer_range", self.initializer_range >= 0, "must be a number >= 0")  # NaN fails too
+        self.require("backbone_config", self.backbone_config is None or (
+            isinstance(self.backbone_config, dict) and "model_type" in self.backbone_config
+            and self.backbone_config.get("vocab_size", self.vocab_size) == self.vocab_size),
+            f"must be None or a text encoder config's dict with its model_type, of vocab_size={self.vocab_size}")
         for field in ("pad_token_id", "bos_token_id", "eos_token_id"):
             ids = getattr(self, field)
             ids = ids if isinstance(ids, list) else [ids]  # eos_token_id may list several ends

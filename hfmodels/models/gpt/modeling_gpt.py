@@ -27,6 +27,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
+from .backbone import pooled_features, text_encoder_from_config
 from .configuration_gpt import GPTConfig
 from .loading import StrictLoadingMixin
 from .validation import check_classification_labels, values_are_readable
@@ -281,6 +282,11 @@ class GPTModel(GPTPreTrainedModel):
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
+        if config.backbone_config is not None:
+            raise ValueError(
+                f"GPTConfig.backbone_config is a {config.backbone_config.get('model_type')} text encoder: the body of "
+                "GPTForSequenceClassification is then that encoder, and there is no GPTModel (nor a GPTForCausalLM)"
+            )
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         if config.position_embedding_type == "learned":
             self.embed_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
@@ -488,13 +494,18 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
 
 
 class GPTForSequenceClassification(GPTPreTrainedModel):
-    """The GPT with a linear head on the hidden state of each sequence's last real (non-padding) token."""
+    """The GPT with a linear head on the hidden state of each sequence's last real (non-padding) token; with
+    `config.backbone_config`, a transformers text encoder (`self.transformer`, BERT-like) whose pooled features the
+    head reads."""
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.transformer = GPTModel(config)
-        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+        if config.backbone_config is None:
+            self.transformer = GPTModel(config)
+        else:
+            self.transformer = text_encoder_from_config(config.backbone_config)
+        self.score = nn.Linear(self.transformer.config.hidden_size, config.num_labels, bias=False)
         self.post_init()
 
     def last_token_index(self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, seq: int):
@@ -519,22 +530,35 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        token_type_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> SequenceClassifierOutputWithPast:
         r"""labels: by `config.problem_type` (see `check_classification_labels`): (batch,) class ids in
         0 .. num_labels - 1, (batch, num_labels) 0/1 targets for multi-label classification, (batch,) or
-        (batch, num_labels) numbers for regression."""
+        (batch, num_labels) numbers for regression.
+        token_type_ids: (b, t) segment ids, for a text encoder that has them (BERT's tokenizer makes them)."""
         kwargs.pop("num_items_in_batch", None)
-        outputs = self.transformer(
-            input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
-            inputs_embeds=inputs_embeds, use_cache=bool(use_cache), return_dict=True, **kwargs,
-        )
-        hidden_states = outputs.last_hidden_state  # (b, t, width)
-        batch, seq = hidden_states.shape[:2]
-        if attention_mask is not None and attention_mask.shape[-1] != seq:
-            attention_mask = attention_mask[:, -seq:]  # (b, t): the new tokens' part of a mask over cache + new
-        last = self.last_token_index(input_ids, attention_mask, seq)
-        pooled = hidden_states[torch.arange(batch, device=hidden_states.device), last]  # (b, width)
+        if self.config.backbone_config is not None:
+            encoder_inputs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+            outputs = self.transformer(
+                input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds,
+                return_dict=True, **encoder_inputs, **kwargs,
+            )
+            pooled = pooled_features(outputs, attention_mask)  # (b, width)
+        else:
+            if token_type_ids is not None:
+                raise ValueError("token_type_ids are for a text encoder that has segments (BERT-like); the GPT has "
+                                 "none")
+            outputs = self.transformer(
+                input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
+                inputs_embeds=inputs_embeds, use_cache=bool(use_cache), return_dict=True, **kwargs,
+            )
+            hidden_states = outputs.last_hidden_state  # (b, t, width)
+            batch, seq = hidden_states.shape[:2]
+            if attention_mask is not None and attention_mask.shape[-1] != seq:
+                attention_mask = attention_mask[:, -seq:]  # (b, t): the new tokens' part of a mask over cache + new
+            last = self.last_token_index(input_ids, attention_mask, seq)
+            pooled = hidden_states[torch.arange(batch, device=hidden_states.device), last]  # (b, width)
         logits = self.score(pooled)  # (b, num_labels)
 
         loss = None
@@ -543,7 +567,7 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             loss = self.loss_function(labels, logits, self.config)
         return SequenceClassifierOutputWithPast(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions,
-            **{CACHE: getattr(outputs, CACHE)},
+            **{CACHE: getattr(outputs, CACHE, None)},
         )
 
 
