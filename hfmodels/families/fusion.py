@@ -12,6 +12,7 @@ import torch
 from datasets import Dataset, DatasetDict
 
 from ..models.fusion import FusionConfig, FusionForClassification, FusionProcessor
+from ..models.fusion.modeling_fusion import ENCODER_MODULES
 from .base import Family, class_label_fields, register_family
 from .image_classifier import ImageClassifierFamily, random_shift, write_confusion_matrix
 from .text import TextClassifierFamily
@@ -42,68 +43,58 @@ class FusionFamily(Family):
         backbone: str | None = None, text_backbone: str | None = None,
     ) -> tuple[FusionForClassification, FusionProcessor]:
         """`overrides` are FusionConfig fields; `vision_config` / `text_config` (dicts) override the encoders'
-        fields. `backbone` / `text_backbone` name trained encoders (an image-classifier run, a gpt or text-classifier
-        run: folders or Hub ids), whose bodies and processors the model starts from."""
-        if backbone or text_backbone:
-            return self.build_on_encoders(train_split, overrides, backbone, text_backbone, tokenizer)
+        fields. `backbone` / `text_backbone` name trained encoders (an image-classifier run or a transformers vision
+        model, a gpt or text-classifier run or a transformers text encoder: folders or Hub ids), whose bodies and
+        processors the model starts from (as `from_encoders_pretrained` makes one); an encoder not given is new."""
         for field in ENCODER_OVERRIDES:
             if not isinstance(overrides.get(field, {}), dict):
                 raise ValueError(
                     f"--model-config {field} must be a JSON object of encoder fields, got {overrides[field]!r}"
                 )
-        image_family, text_family = ImageClassifierFamily(), TextClassifierFamily()
-        vision_config = image_family.build_config(train_split, overrides.get("vision_config", {}))
-        # the text classifier's build trains (or loads) the tokenizer and sizes a GPT config to it
-        text_model, text_processor = text_family.build(
-            train_split, {**FUSION_TEXT_ENCODER, **overrides.get("text_config", {})}, tokenizer=tokenizer
-        )
+        if text_backbone and tokenizer:
+            raise ValueError("--tokenizer with --text-backbone: the text encoder keeps its own tokenizer")
+        sides = {"vision_config": self.vision_side(train_split, overrides.get("vision_config", {}), backbone),
+                 "text_config": self.text_side(train_split, overrides.get("text_config", {}), text_backbone,
+                                               tokenizer)}
         fusion_fields = {key: value for key, value in overrides.items() if key not in ENCODER_OVERRIDES}
-        config = FusionConfig(
-            vision_config=vision_config, text_config=text_model.config.to_dict(),
-            **{**self.label_fields(train_split), **fusion_fields}
-        )
-        processor = FusionProcessor(image_processor=image_family.build_processor(vision_config),
-                                    tokenizer=text_processor)
-        return FusionForClassification(config), processor
+        config = FusionConfig(**{field: side[0] for field, side in sides.items()},
+                              **{**self.label_fields(train_split), **fusion_fields})
+        model = FusionForClassification(config)
+        for field, (_, _, pretrained) in sides.items():
+            if pretrained is not None:
+                getattr(model, ENCODER_MODULES[field]).load_state_dict(pretrained.state_dict())
+        processor = FusionProcessor(image_processor=sides["vision_config"][1], tokenizer=sides["text_config"][1])
+        return model, processor
 
-    def build_on_encoders(
-        self, train_split: Dataset, overrides: dict[str, Any], backbone: str | None, text_backbone: str | None,
-        tokenizer: str | None,
-    ) -> tuple[FusionForClassification, FusionProcessor]:
-        """A fusion model whose encoders start from trained models (as `from_encoders_pretrained` makes one), each
-        with its processor; an encoder not given is built as `build` builds it."""
+    def vision_side(self, train_split: Dataset, overrides: dict[str, Any], backbone: str | None) -> tuple:
+        """The image encoder's (config, processor, pretrained encoder or None): the image classifier's CNN, or the
+        body of `--backbone`."""
         from ..pretrained import ModelReference, load_encoder
         from ..pretrained.vision import fitted_image_processor
 
-        if text_backbone and tokenizer:
-            raise ValueError("--tokenizer with --text-backbone: the text encoder keeps its own tokenizer")
-        fresh, fresh_processor = self.build(
-            train_split, {key: value for key, value in overrides.items() if key in ENCODER_OVERRIDES},
-            tokenizer=tokenizer,
-        )
-        sides = {"vision_config": (backbone, "--backbone", ImageClassifierFamily(), fresh.vision_model,
-                                   fresh_processor.image_processor),
-                 "text_config": (text_backbone, "--text-backbone", TextClassifierFamily(), fresh.text_model,
-                                 fresh_processor.tokenizer)}
-        encoders, processors = {}, {}
-        for field, (source, flag, family, built, built_processor) in sides.items():
-            if source is None:
-                encoders[field], processors[field] = built, built_processor
-            else:
-                reference = ModelReference.parse(flag, source)
-                encoders[field], processors[field] = load_encoder(family, reference, text=field == "text_config")
-                if processors[field] is None:  # a transformers vision model: ours, fed as it was trained
-                    processors[field] = fitted_image_processor(reference, built_processor,
-                                                               encoders[field].config.num_channels)
-        fusion_fields = {key: value for key, value in overrides.items() if key not in ENCODER_OVERRIDES}
-        config = FusionConfig(**{field: encoder.config for field, encoder in encoders.items()},
-                              **{**self.label_fields(train_split), **fusion_fields})
-        model = FusionForClassification(config)
-        model.vision_model.load_state_dict(encoders["vision_config"].state_dict())
-        model.text_model.load_state_dict(encoders["text_config"].state_dict())
-        processors["text_config"].padding_side = TextClassifierFamily.padding_side
-        processor = FusionProcessor(image_processor=processors["vision_config"], tokenizer=processors["text_config"])
-        return model, processor
+        family = ImageClassifierFamily()
+        default = family.build_config(train_split, overrides)
+        if backbone is None:
+            return default, family.build_processor(default), None
+        reference = ModelReference.parse("--backbone", backbone)
+        encoder, processor = load_encoder(family, reference, text=False)
+        if processor is None:  # a transformers vision model: ours, fed as it was trained
+            processor = fitted_image_processor(reference, family.build_processor(default), encoder.config.num_channels)
+        return encoder.config, processor, encoder
+
+    def text_side(self, train_split: Dataset, overrides: dict[str, Any], text_backbone: str | None,
+                  tokenizer: str | None) -> tuple:
+        """The text encoder's (config, tokenizer, pretrained encoder or None): a small GPT with a tokenizer trained on
+        the training texts (or `--tokenizer`), or the body of `--text-backbone` with its own."""
+        from ..pretrained import ModelReference, load_encoder
+
+        family = TextClassifierFamily()
+        if text_backbone is None:  # the text classifier's build trains (or loads) the tokenizer, sizes a GPT to it
+            model, processor = family.build(train_split, {**FUSION_TEXT_ENCODER, **overrides}, tokenizer=tokenizer)
+            return model.config.to_dict(), processor, None
+        encoder, processor = load_encoder(family, ModelReference.parse("--text-backbone", text_backbone), text=True)
+        processor.padding_side = TextClassifierFamily.padding_side
+        return encoder.config, processor, encoder
 
     def backbone_parts(self, model: FusionForClassification) -> dict[str, torch.nn.Module]:
         return {"vision_model": model.vision_model, "text_model": model.text_model}
