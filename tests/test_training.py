@@ -154,6 +154,22 @@ def test_mlflow_tracking_records_the_run_and_a_loadable_model(tmp_path):
         assert sum(predictions[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_trackio_stores_the_run_in_the_run_folder_under_its_name(tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # trackio's default store, which must stay empty
+    output_dir = tmp_path / "run"
+    result = run_cli("train", *TINY[:-4], "--batch-size", "16", "--report-to", "trackio", "--max-steps", "10",
+                     "--logging-steps", "5", "--output-dir", str(output_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((output_dir / "run_info.json").read_text())["tracker_runs"] == {"trackio": "run"}
+    with sqlite3.connect(output_dir / "trackio" / "hfmodels-image-classifier.db") as store:
+        rows = store.execute("SELECT run_name, metrics FROM metrics").fetchall()
+    assert {name for name, _ in rows} == {"run"}
+    assert sum("train/loss" in json.loads(metrics) for _, metrics in rows) == 2
+    assert not (tmp_path / "hf-home" / "trackio").exists()
+
+
 def test_image_folder_trains_end_to_end(tmp_path):
     root = make_image_folder(tmp_path / "chest_xray")
     (root / "hfmodels_data.json").write_text('{"medical": true}')  # what the folder declares, see data/facts.py

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 TRACKERS = ("mlflow", "tensorboard", "trackio", "wandb")
 MLFLOW_MODEL_DIR = "mlflow_model"  # the run's MLflow model, in the run folder
+TRACKIO_DIR = "trackio"  # trackio's store, in the run folder
 
 
 def tracker_names(report_to: str) -> list[str] | None:
@@ -54,13 +57,41 @@ def start_tracking(accelerator: Accelerator, args, output_dir: Path, family, mod
         output_dir.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(args.tracking_uri or f"sqlite:///{output_dir.resolve()}/mlflow.db")
         init_kwargs["mlflow"] = {"logging_dir": str(output_dir.resolve() / "mlartifacts"), "run_name": output_dir.name}
+    if "trackio" in names and accelerator.is_main_process:
+        init_kwargs["trackio"] = {"name": output_dir.name}
+        keep_trackio_in(output_dir.resolve() / TRACKIO_DIR, f"hfmodels-{family.name}")
     params = {**{f"args.{k}": v for k, v in args.to_dict().items()},
               **{f"model.{k}": v for k, v in model_config.to_diff_dict().items()}}
     params = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
     accelerator.init_trackers(f"hfmodels-{family.name}", config=params, init_kwargs=init_kwargs)
+    runs = {}
     if "mlflow" in names and accelerator.is_main_process:
-        return {"mlflow": accelerator.get_tracker("mlflow").active_run.info.run_id}
-    return {}
+        runs["mlflow"] = accelerator.get_tracker("mlflow").active_run.info.run_id
+    if "trackio" in names and accelerator.is_main_process:
+        runs["trackio"] = accelerator.get_tracker("trackio").run.name
+    return runs
+
+
+def keep_trackio_in(folder: Path, project: str) -> None:
+    """Points trackio's store (`$TRACKIO_DIR`, else `$HF_HOME/trackio`) at the run folder's `folder`. trackio reads
+    the variable once, when it is first imported: a process that already imported it (several runs in one process)
+    keeps its first store, which the log names.
+
+    The run folder's new version holds hard links to the old one's files (atomic.py), while trackio writes from a
+    thread of its own: a file it created or wrote beside the database while the new version was made would stay
+    behind in the old one. So the project's database exists before training starts (an empty file is an empty
+    SQLite database) and is written in place, through a rollback journal instead of trackio's write-ahead log."""
+    os.environ["TRACKIO_SQLITE_JOURNAL_MODE"] = "delete"
+    if "trackio" not in sys.modules:
+        os.environ["TRACKIO_DIR"] = str(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{project}.db").touch()
+        return
+    from trackio.utils import TRACKIO_DIR as store
+
+    if Path(store) != folder:
+        logger.warning("trackio stores this run in %s, where this process first imported it (not in %s)", store,
+                       folder)
 
 
 def finish_tracking(accelerator: Accelerator, output_dir: Path, family) -> None:
