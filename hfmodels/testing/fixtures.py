@@ -27,7 +27,7 @@ def client_env(hub: LoopbackHub, hf_home: Path, token: str | None = TEST_TOKEN) 
            if key not in ("HUGGINGFACE_CO_STAGING", "HF_OIDC_RESOURCE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
                           "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env.update({"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0",
-                "HF_HUB_DISABLE_TELEMETRY": "1"})
+                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1"})
     if token is not None:
         env["HF_TOKEN"] = token
     return env
@@ -54,14 +54,18 @@ def loopback_only_client_factory(hub: LoopbackHub):
 
 @pytest.fixture
 def loopback_hub(tmp_path_factory, monkeypatch) -> Iterator[LoopbackHub]:
-    """A fresh loopback Hub that accepts `TEST_TOKEN` (user `TEST_USER`). huggingface_hub in this process talks to
-    it and to nothing else: its import-time endpoint and offline flag are patched, its HTTP client refuses other
-    hosts, and no token is found unless a test sets HF_TOKEN."""
+    """A fresh loopback Hub that accepts `TEST_TOKEN` (user `TEST_USER`) and answers uploads as the Hub does (LFS
+    for model weights, pictures, data shards and large files: `upload_modes="hub"`). huggingface_hub in this process
+    talks to it and to nothing else: its import-time endpoint, offline and Xet flags are patched (this Hub has no
+    Xet storage; subprocesses get HF_HUB_DISABLE_XET too), its HTTP client refuses other hosts, and no token is found
+    unless a test sets HF_TOKEN."""
     from huggingface_hub import constants
     from huggingface_hub.utils import set_client_factory
     from huggingface_hub.utils._http import default_client_factory
 
-    with LoopbackHub({TEST_TOKEN: TEST_USER}) as hub:
+    with LoopbackHub({TEST_TOKEN: TEST_USER}, upload_modes="hub") as hub:
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
         monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
                             hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
