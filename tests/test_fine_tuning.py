@@ -49,7 +49,7 @@ def test_only_matrices_and_kernels_decay_and_the_head_comes_first():
     names = {id(p): name for name, p in model.named_parameters()}
     decaying = {names[id(p)] for p in groups[0]["params"]}
     assert decaying == {name for name, p in model.named_parameters() if p.ndim >= 2}
-    assert "classifier.weight" in decaying and "classifier.bias" not in decaying
+    assert "head.weight" in decaying and "head.bias" not in decaying
     assert not any(".1.weight" in name and "convs" in name for name in decaying)  # batch-norm scales
     assert [group["weight_decay"] for group in groups] == [0.05, 0.0]
     assert sum(len(group["params"]) for group in groups) == len(list(model.parameters()))
@@ -79,10 +79,10 @@ def test_a_frozen_backbone_stays_bit_identical_statistics_included(pretrained, t
     backbone = [key for key in before if key.startswith("image_classifier.")]
     assert any("running_mean" in key for key in backbone) and any("num_batches_tracked" in key for key in backbone)
     assert all(torch.equal(before[key], after[key]) for key in backbone)
-    assert not torch.equal(before["classifier.weight"], after["classifier.weight"])  # the head trained
+    assert not torch.equal(before["head.weight"], after["head.weight"])  # the head trained
     record = json.loads((output / "run_info.json").read_text())["fine_tuning"]
     assert record["backbone"] == ["image_classifier"] and record["frozen"] == "throughout"
-    head = sum(before[key].numel() for key in ("classifier.weight", "classifier.bias"))
+    head = sum(before[key].numel() for key in ("head.weight", "head.bias"))
     assert record["trainable_parameters"] == head < record["parameters"]
     card = write_card(output).read_text()
     assert "the backbone (`image_classifier`) was frozen throughout (its weights and normalisation statistics" in card
@@ -100,7 +100,7 @@ def test_freeze_epochs_trains_the_head_first_then_everything_and_resumes_across_
     in_phase_two = load_file(reference / "checkpoints" / "step-60" / "model.safetensors")
     backbone = [key for key in before if key.startswith("image_classifier.")]
     assert all(torch.equal(before[key], in_phase_one[key]) for key in backbone)
-    assert not torch.equal(before["classifier.weight"], in_phase_one["classifier.weight"])
+    assert not torch.equal(before["head.weight"], in_phase_one["head.weight"])
     assert not all(torch.equal(before[key], in_phase_two[key]) for key in backbone)  # then the backbone trained
 
     interrupted = tmp_path / "interrupted"

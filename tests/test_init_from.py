@@ -91,9 +91,9 @@ def test_other_labels_get_a_new_head_on_the_saved_body(low_digits_run, digit_fol
     saved = saved_weights(low_digits_run)
     body = [key for key in saved if key.startswith("image_classifier.")]
     assert body and all(torch.equal(model.state_dict()[key], saved[key]) for key in body)
-    assert lineage["new_layers"] == ["classifier"]
-    assert not torch.equal(model.classifier.weight, saved["classifier.weight"])
-    assert "new (initialised anew): classifier" in caplog.text
+    assert lineage["new_layers"] == ["head"]
+    assert not torch.equal(model.head.weight, saved["head.weight"])
+    assert "new (initialised anew): head" in caplog.text
 
 
 def test_a_hub_repo_at_a_revision_is_the_base_model_of_the_card(loopback_hub, low_digits_run, digit_folders,
@@ -111,12 +111,12 @@ def test_a_hub_repo_at_a_revision_is_the_base_model_of_the_card(loopback_hub, lo
                             init_from=f"{repo}@v1", report_to="none"))
     (started,) = json.loads((output / "run_info.json").read_text())["started_from"]
     assert started["base_model"] == repo and started["revision"] == "v1" and started["on_hub"]
-    assert started["new_layers"] == ["classifier"] and started["license"] == "mit"
+    assert started["new_layers"] == ["head"] and started["license"] == "mit"
     card = write_card(output).read_text()
     metadata = card.split("---")[1]
     assert f"base_model: {repo}" in metadata and "base_model_relation: finetune" in metadata
     assert f"Started from [`{repo}`](https://huggingface.co/{repo}) at revision `v1`" in card
-    assert "New layers, initialised anew: `classifier`." in card and "license `mit`" in card
+    assert "New layers, initialised anew: `head`." in card and "license `mit`" in card
     assert check_card(output) == []
 
 

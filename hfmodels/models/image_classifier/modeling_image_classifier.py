@@ -130,11 +130,15 @@ class ImageClassifierModel(ImageClassifierPreTrainedModel):
 class ImageClassifierForImageClassification(ImageClassifierPreTrainedModel):
     """The backbone with a dropout + linear head; cross-entropy loss when `labels` are given."""
 
+    # the head was `classifier`, a suffix of the body's name, so that adapters' name matching (peft's
+    # `modules_to_save`) took the body for the head
+    renamed_weights = {r"^classifier\.": "head."}
+
     def __init__(self, config: ImageClassifierConfig):
         super().__init__(config)
         self.image_classifier = ImageClassifierModel(config)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(self.image_classifier.num_features, config.num_labels)
+        self.head = nn.Linear(self.image_classifier.num_features, config.num_labels)
         # the loss's class weights, on the model's device: no copy to it at every step
         weights = None if config.class_weights is None else torch.tensor(config.class_weights, dtype=torch.float32)
         self.register_buffer("class_weights", weights, persistent=False)
@@ -152,7 +156,7 @@ class ImageClassifierForImageClassification(ImageClassifierPreTrainedModel):
         0 .. num_labels - 1, (batch, num_labels) 0/1 targets for multi-label classification, (batch,) or
         (batch, num_labels) numbers for regression."""
         outputs = self.image_classifier(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
+        logits = self.head(self.dropout(outputs.pooler_output))  # (batch, num_labels)
 
         loss = None
         if labels is not None:

@@ -35,11 +35,18 @@ class StrictLoadingMixin:
 
     The errors list the keys. Put it first among the bases:
     `class XPreTrainedModel(StrictLoadingMixin, PreTrainedModel)`.
+
+    A class whose weights were renamed declares `renamed_weights` (pattern -> replacement, transformers'
+    `key_mapping`): folders saved under the old names load as before.
     """
+
+    renamed_weights: dict[str, str] = {}
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, strict: bool = True, **kwargs):
         source = str(pretrained_model_name_or_path)
+        if cls.renamed_weights:
+            kwargs.setdefault("key_mapping", cls.renamed_weights)
         output_loading_info = kwargs.pop("output_loading_info", False)
         ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
         refuse_pickle = kwargs.setdefault("use_safetensors", True)
