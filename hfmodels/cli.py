@@ -76,13 +76,20 @@ def command_predict(argv: list[str]) -> int:
 
     from .data.images import open_image
     from .families import family_of_config, load_config
+    from .pretrained.adapters import is_adapter_run
+    from .training.evaluation import load_trained
 
     family = family_of_config(load_config(args.model))
     if family.pipeline_tag not in SUPPORTED_TASKS:
         raise ValueError(
             f"a {family.name} model has no prediction pipeline ({family.pipeline_tag}); use it from Python"
         )
-    predictor = pipeline(family.pipeline_tag, model=args.model, trust_remote_code=False)  # our registered classes
+    if is_adapter_run(args.model):  # a LoRA run: its base model with the adapter merged in
+        model, processor, _ = load_trained(args.model)
+        processors = {"image_processor" if "image" in family.columns else "tokenizer": processor}
+        predictor = pipeline(family.pipeline_tag, model=model, **processors)
+    else:
+        predictor = pipeline(family.pipeline_tag, model=args.model, trust_remote_code=False)  # our registered classes
     inputs = args.inputs if "image" not in family.columns else [open_image(path) for path in args.inputs]
     options = {
         "image-classification": {"top_k": args.top_k},

@@ -144,16 +144,18 @@ class GPTFamily(TextFamily):
         return {"bigram (add-one)": {"perplexity": math.exp(token_loss), "token_loss": token_loss}}
 
     def write_artifacts(self, model: GPTForCausalLM, processor, data: DatasetDict, output_dir: Path) -> list[str]:
-        """Continuations of fixed prompts, greedy and sampled (seeded), for the model card."""
+        """Continuations of fixed prompts, greedy and sampled (seeded), for the model card; as long as the model's
+        context leaves room for."""
         model.eval()
         samples = []
         for prompt in SAMPLE_PROMPTS:
             input_ids = processor(prompt, return_tensors="pt")["input_ids"].to(model.device)
+            new_tokens = min(SAMPLE_NEW_TOKENS, model.config.max_position_embeddings - input_ids.shape[1])
             for decoding, options in (("greedy", {"do_sample": False}),
                                       ("sampled (temperature 0.8, top-p 0.95, seed 0)",
                                        {"do_sample": True, "temperature": 0.8, "top_p": 0.95})):
                 torch.manual_seed(0)
-                output = model.generate(input_ids, max_new_tokens=SAMPLE_NEW_TOKENS,
+                output = model.generate(input_ids, max_new_tokens=new_tokens,
                                         pad_token_id=processor.pad_token_id, **options)
                 samples.append({"prompt": prompt, "decoding": decoding,
                                 "text": processor.decode(output[0], skip_special_tokens=False)})

@@ -184,6 +184,7 @@ def render_card(run: RunFolder, repo_id: str, license: str | None = None) -> Mod
                             if k not in ("output_dir", "push_to_hub", "hub_private")},
         "run_info": run.run_info, "plots": plots, "samples": run.samples,
         "medical": run.eval_results.get("medical", False),
+        "adapter": run.run_info.get("adapter"), "auto_class": run.family.model_class._auto_class,
     }
     environment = jinja2.Environment(
         loader=jinja2.FunctionLoader(read_template), undefined=jinja2.StrictUndefined,

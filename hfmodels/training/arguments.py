@@ -67,6 +67,17 @@ class TrainingArguments:
         metadata={"help": "The backbone's peak learning rate (the head keeps --learning-rate): a pretrained body "
                   "often wants a smaller one."},
     )
+    lora: str | None = field(
+        default=None,
+        metadata={"help": "Train a LoRA adapter (peft) on the --init-from model instead of every weight: "
+                  "r=RANK,alpha=ALPHA[,dropout=P][,target=REGEX]. The default targets are the body's linear and "
+                  "convolution layers (the GPT's attention and MLP projections); target= names others by their full "
+                  "module names. A new head trains in full. The run folder holds the adapter."},
+    )
+    merge_lora: bool = field(
+        default=False,
+        metadata={"help": "With --lora: also save the merged model, a plain one, in the run folder."},
+    )
     streaming: bool = field(
         default=False,
         metadata={"help": "Read the train split as a stream (data too big for the disk cache); needs --max-steps."},
@@ -199,6 +210,21 @@ class TrainingArguments:
             flag = "--tokenizer" if self.tokenizer else "--image-size"
             raise ValueError(f"{flag} with --init-from: the model keeps the processor it was trained with (its "
                              "tokenizer, its image size); leave out one of them")
+        if self.lora is not None:
+            from ..pretrained.adapters import LoraSettings
+
+            LoraSettings.parse(self.lora)
+            if not self.init_from:
+                raise ValueError("--lora adapts a saved model: give it with --init-from (a run folder or Hub repo), "
+                                 "which is then the adapter's base model")
+            refused = {"--freeze-backbone": self.freeze_backbone, "--freeze-epochs": self.freeze_epochs,
+                       "--backbone-learning-rate": self.backbone_learning_rate is not None}
+            for flag, given in refused.items():
+                if given:
+                    raise ValueError(f"{flag} with --lora: the adapter leaves the body's weights as they are and "
+                                     "trains beside them; leave out one of them")
+        if self.merge_lora and self.lora is None:
+            raise ValueError("--merge-lora merges a LoRA adapter into its base model: it needs --lora")
         if self.class_weights not in (None, "auto"):
             raise ValueError(f"--class-weights must be auto (or left out), got {self.class_weights!r}")
         # model_config_overrides() also fails early on a malformed --model-config

@@ -17,9 +17,13 @@ from .loop import evaluate_model, make_accelerator, make_loader
 
 
 def load_trained(path: str | Path) -> tuple[Any, Any, Family]:
-    """The model, its processor and its family from a folder written by `train` (or `save_pretrained`)."""
+    """The model, its processor and its family from a folder written by `train` (or `save_pretrained`); of a LoRA
+    run, its base model with the adapter merged in."""
+    from ..pretrained.adapters import is_adapter_run, load_adapter_run
+
     family = family_of_config(load_config(path))
-    return family.model_class.from_pretrained(path), family.processor_class.from_pretrained(path), family
+    model = load_adapter_run(family, path) if is_adapter_run(path) else family.model_class.from_pretrained(path)
+    return model, family.processor_class.from_pretrained(path), family
 
 
 def training_arguments_of(path: str | Path) -> dict[str, Any]:

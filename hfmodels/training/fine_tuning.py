@@ -12,7 +12,7 @@ either resumes into the same layout.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -37,13 +37,18 @@ class FineTuning:
     backbone: dict[str, nn.Module]  # name -> module: what is frozen or gets the backbone's learning rate
     frozen_epochs: int | None  # the backbone is frozen in epochs < frozen_epochs; None: always (--freeze-backbone)
     backbone_learning_rate: float | None
+    # with a LoRA adapter (`--lora`): the body's batch norms, whose statistics stay the base model's
+    fixed_statistics: list[nn.Module] = field(default_factory=list)
 
     @classmethod
     def plan(cls, args: TrainingArguments, family, model: nn.Module) -> FineTuning:
+        from ..pretrained.adapters import body_norms, is_adapted
+
         asked = args.freeze_backbone or args.freeze_epochs or args.backbone_learning_rate is not None
         backbone = family.backbone_parts(model) if asked else {}
         frozen_epochs = None if args.freeze_backbone else args.freeze_epochs or 0
-        plan = cls(backbone, frozen_epochs, args.backbone_learning_rate)
+        fixed = body_norms(family, model.get_base_model()) if is_adapted(model) else []
+        plan = cls(backbone, frozen_epochs, args.backbone_learning_rate, fixed)
         if args.freeze_backbone or args.freeze_epochs:
             backbone_ids = {id(p) for p in plan.backbone_parameters()}
             if all(id(p) in backbone_ids for p in model.parameters()):
@@ -69,16 +74,20 @@ class FineTuning:
             module.requires_grad_(not frozen)
             if frozen:
                 module.eval()
+        for norm in self.fixed_statistics:
+            norm.eval()
 
     def parameter_groups(self, model: nn.Module, learning_rate: float, weight_decay: float) -> list[dict[str, Any]]:
         """AdamW's groups: the head's first (the learning rate the log shows), then the backbone's; within each,
-        the weights that decay and those that do not. Empty groups are left out."""
+        the weights that decay and those that do not. Empty groups are left out, and so are the parameters that
+        never train (a LoRA adapter's base model)."""
         backbone_ids = {id(p) for p in self.backbone_parameters()}
         backbone_rate = self.backbone_learning_rate or learning_rate
+        trained = [p for p in model.parameters() if p.requires_grad or id(p) in backbone_ids]
         groups = []
         for part, rate in (("head", learning_rate), ("backbone", backbone_rate)):
             for decaying in (True, False):
-                parameters = [p for p in model.parameters()
+                parameters = [p for p in trained
                               if (id(p) in backbone_ids) == (part == "backbone") and decays(p) == decaying]
                 if parameters:
                     groups.append({"params": parameters, "lr": rate, "weight_decay": weight_decay if decaying else 0.0,
@@ -89,6 +98,7 @@ class FineTuning:
         """For run_info.json and the card: what was frozen, for how long, the rates, the parameter counts."""
         total = sum(p.numel() for p in model.parameters())
         in_backbone = sum(p.numel() for p in self.backbone_parameters())
+        never_trained = sum(p.numel() for p in model.parameters() if not p.requires_grad) if not self.backbone else 0
         return {
             "backbone": list(self.backbone),
             "frozen": "throughout" if self.frozen_throughout else (
@@ -96,5 +106,5 @@ class FineTuning:
             "backbone_learning_rate": self.backbone_learning_rate,
             "weight_decay_on": DECAY_RULE,
             "parameters": total,
-            "trainable_parameters": total - in_backbone if self.frozen_in(0) else total,
+            "trainable_parameters": total - in_backbone if self.frozen_in(0) else total - never_trained,
         }

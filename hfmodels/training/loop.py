@@ -41,10 +41,11 @@ from ..data import (
 from ..data.decoded import decoded_images
 from ..data.facts import data_facts
 from ..errors import ModelSavedError, first_line
-from ..families import Family, get_family
+from ..families import FAMILIES, Family, get_family
 from ..families.base import MAX_DEFAULT_IMAGE_SIZE, held_out_split
 from ..metrics import load_metric
 from ..pretrained import ModelReference, part_lineage, start_from
+from ..pretrained.adapters import MERGED_DIR
 from .arguments import TrainingArguments
 from .checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
 from .ema import ExponentialMovingAverage
@@ -250,11 +251,12 @@ def train(args: TrainingArguments, after_save: dict[str, Callable[[Path], Any]] 
             "run_info.json": {**run_info(accelerator, args, time.time() - started, run.model),
                               "samples_per_process": samples_per_process,
                               "resumed_from": str(resume_path) if resume_path else None, "tracker_runs": tracker_runs,
-                              "started_from": started_from, "fine_tuning": run.fine_tuning.record(run.unwrapped)},
+                              "started_from": started_from, "fine_tuning": run.fine_tuning.record(run.unwrapped),
+                              "adapter": adapter_record(run.unwrapped, args.lora)},
             "eval_results.json": eval_results,
         }
         save_run(output_dir, family, run.unwrapped, processor, data, records, after_save or {}, after_training,
-                 accelerator.save)
+                 accelerator.save, args.merge_lora)
         accelerator.log({f"test/{k}": v for k, v in eval_results["metrics"].items()}, step=state.step)
         with after_training.step("logging to the trackers"):
             finish_tracking(accelerator, output_dir, family)
@@ -332,10 +334,11 @@ def build_model(
         overrides["class_weights"] = family.balanced_class_weights(data.splits["train"])
         logger.info("class weights (inverse frequency in train): %s", overrides["class_weights"])
     if args.init_from:
-        model, processor, lineage = start_from(
-            family, ModelReference.parse("--init-from", args.init_from), data.splits["train"], overrides
-        )
+        reference = ModelReference.parse("--init-from", args.init_from)
+        model, processor, lineage = start_from(family, reference, data.splits["train"], overrides)
         started_from = [lineage]
+        if args.lora:
+            model = with_adapter(family, model, reference, args.lora, lineage)
     else:
         model, processor = family.build(data.splits["train"], overrides, tokenizer=args.tokenizer,
                                         backbone=args.backbone, text_backbone=args.text_backbone)
@@ -346,6 +349,24 @@ def build_model(
             raise ValueError(f"--gradient-checkpointing: the {family.name} model does not support it")
         model.gradient_checkpointing_enable()
     return model, processor, started_from
+
+
+def with_adapter(family: Family, model: PreTrainedModel, reference: ModelReference, lora: str, lineage: dict):
+    """`--lora`: the model a peft LoRA model, its base the `--init-from` model (a local folder by its absolute path)."""
+    from ..pretrained.adapters import LoraSettings, add_lora
+
+    if lineage["source_class"] not in {family.model_class.__name__ for family in FAMILIES.values()}:
+        raise reference.error(f"a {lineage['source_class']} is converted on loading, so it cannot be an adapter's "
+                              "base: start a run from it without --lora, then --lora --init-from that run")
+    lineage["relation"] = "adapter"
+    base = str(Path(reference.name).resolve()) if reference.is_local else reference.name
+    return add_lora(family, model, LoraSettings.parse(lora), base, reference.revision)
+
+
+def adapter_record(model, lora: str | None) -> dict[str, Any] | None:
+    from ..pretrained.adapters import LoraSettings, lora_record
+
+    return lora_record(model, LoraSettings.parse(lora)) if lora else None
 
 
 def decode_images_once(args: TrainingArguments, family: Family, accelerator: Accelerator, data: TrainingData,
@@ -548,13 +569,19 @@ def score_best_model(
 def save_run(
     output_dir: Path, family: Family, model: PreTrainedModel, processor, data: TrainingData,
     records: dict[str, Any], after_save: dict[str, Callable[[Path], Any]], after_training: AfterTraining,
-    save_function: Callable,
+    save_function: Callable, merge_lora: bool = False,
 ) -> None:
-    """On the main process: the model, its processor and the run's `records` (file name -> contents) into a new
-    version of the run folder, then the baselines, the pictures and the `after_save` steps, each of which may
-    fail without losing the model; the new version replaces the old in one rename (a kill leaves one or the other)."""
+    """On the main process: the model (a LoRA model's adapter, and with `merge_lora` the merged model too), its
+    processor and the run's `records` (file name -> contents) into a new version of the run folder, then the
+    baselines, the pictures and the `after_save` steps, each of which may fail without losing the model; the new
+    version replaces the old in one rename (a kill leaves one or the other)."""
+    from ..pretrained.adapters import is_adapted, save_adapter_run
+
     with replaced_folder(output_dir, keep=run_history(output_dir)) as staging:
-        model.save_pretrained(staging, save_function=save_function)
+        if is_adapted(model):
+            save_adapter_run(model, staging, processor, merge_lora, save_function)
+        else:
+            model.save_pretrained(staging, save_function=save_function)
         processor.save_pretrained(staging)
         for name, contents in records.items():
             write_json(staging / name, contents)
@@ -625,11 +652,13 @@ class AfterTraining:
 def run_history(output_dir: Path) -> tuple[str, ...]:
     """What the new version of a run folder carries over from the old: its folders (checkpoints, tracker logs),
     the MLflow store and the card (whose hand-written sections the new card keeps). The old model's files, records
-    and pictures are replaced, and so is its MLflow model (a run without MLflow tracking then has none)."""
+    and pictures are replaced, and so are its MLflow model and its merged LoRA model (a run without MLflow tracking
+    or --merge-lora then has none)."""
     if not output_dir.is_dir():
         return ()
     return tuple(entry.name for entry in output_dir.iterdir()
-                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX) and entry.name != MLFLOW_MODEL_DIR)
+                 if (entry.is_dir() and not entry.name.startswith(STAGING_PREFIX)
+                     and entry.name not in (MLFLOW_MODEL_DIR, MERGED_DIR))
                  or entry.name in ("README.md", "mlflow.db"))
 
 

@@ -44,6 +44,11 @@ class RunFolder:
         return Path(self.training_args.get("output_dir") or ".").name or self.path.resolve().name
 
     def weight_files(self) -> list[str]:
+        """The model's weights; of a LoRA run, its adapter (and the config that names its base)."""
+        from ..pretrained.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, is_adapter_run
+
+        if is_adapter_run(self.path):
+            return [ADAPTER_CONFIG, ADAPTER_WEIGHTS]
         index = self.path / "model.safetensors.index.json"
         if index.is_file():
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))

@@ -219,6 +219,7 @@ class GPTPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = GPTConfig
     config: GPTConfig
     base_model_prefix = "transformer"
+    lora_target_modules = ("qkv_proj", "out_proj", "fc_in", "fc_out")  # what a LoRA adapter adapts (`--lora`)
     main_input_name = "input_ids"
     input_modalities = ("text",)
     supports_gradient_checkpointing = True

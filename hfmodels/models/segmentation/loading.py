@@ -57,6 +57,12 @@ class StrictLoadingMixin:
                 **kwargs,
             )
         except OSError as error:
+            if os.path.isfile(os.path.join(source, "adapter_config.json")):
+                raise OSError(
+                    f"{source} holds a LoRA adapter (adapter_config.json), not a model: load the base model its "
+                    "base_model_name_or_path names with this folder's config, then the adapter with peft "
+                    f"(`PeftModel.from_pretrained(base, {source!r})`)"
+                ) from error
             pickles = pickle_weight_files(source) if refuse_pickle else []
             if pickles:
                 raise OSError(

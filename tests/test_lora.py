@@ -1,0 +1,146 @@
+"""`--lora`: a LoRA adapter (peft) trained on a saved model: only the adapter and the new head train, the base's
+weights and batch-norm statistics stay, the run folder's adapter reloads through peft without hfmodels to the run's
+own outputs, the merged model matches it, and the bad inputs are clear errors."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from hfmodels import GPTForCausalLM, ImageClassifierForImageClassification
+from hfmodels.families import get_family
+from hfmodels.hub.card import write_card
+from hfmodels.pretrained.adapters import LoraSettings, check_unambiguous, load_adapter_run
+from hfmodels.training import TrainingArguments, train
+from hfmodels.training.evaluation import evaluate_saved
+
+from .conftest import run_cli
+from .model_tester import run_without_hfmodels
+from .test_backbones import save_backbone
+
+TINY_GPT = ["max_position_embeddings=32", "hidden_size=32", "num_hidden_layers=2", "num_attention_heads=2",
+            "vocab_size=300"]
+
+
+def trained(output, **arguments):
+    train(TrainingArguments(output_dir=str(output), report_to="none", batch_size=16, **arguments))
+    return output
+
+
+@pytest.fixture(scope="module")
+def resnet_run(tmp_path_factory):
+    """An image classifier of digits on a tiny transformers ResNet backbone: the base the adapters start from."""
+    root = tmp_path_factory.mktemp("lora")
+    return trained(root / "resnet-run", backbone=str(save_backbone(root / "resnet", "resnet")), max_steps=4)
+
+
+@pytest.fixture(scope="module")
+def resnet_adapter(resnet_run, tmp_path_factory):
+    output = tmp_path_factory.mktemp("lora") / "adapter"
+    return trained(output, init_from=str(resnet_run), lora="r=4,alpha=8,dropout=0.1", merge_lora=True, max_steps=6)
+
+
+def test_settings_parse_and_refuse_what_cannot_work():
+    assert LoraSettings.parse("r=8,alpha=16") == LoraSettings(8, 16.0)
+    assert LoraSettings.parse("r=4,alpha=8,dropout=0.05,target=(q|k),v") == LoraSettings(4, 8.0, 0.05, "(q|k),v")
+    for value, message in [("r=0,alpha=16", "the rank r=0 must be at least 1"),
+                           ("alpha=16", "give r"), ("r=8", "give alpha"), ("r=8,alpha=16,beta=1", "'beta=1' is not"),
+                           ("r=8.5,alpha=16", "r must be an integer"), ("r=8,alpha=0", "alpha=0.0 must be positive"),
+                           ("r=8,alpha=16,dropout=1", r"must be in \[0, 1\)"),
+                           ("r=8,alpha=16,target=(", "is not a regular expression")]:
+        with pytest.raises(ValueError, match=message):
+            LoraSettings.parse(value)
+    with pytest.raises(ValueError, match="--lora adapts a saved model: give it with --init-from"):
+        TrainingArguments(lora="r=8,alpha=16")
+    with pytest.raises(ValueError, match="--freeze-backbone with --lora"):
+        TrainingArguments(lora="r=8,alpha=16", init_from="x", freeze_backbone=True)
+    with pytest.raises(ValueError, match="--merge-lora merges a LoRA adapter into its base model: it needs --lora"):
+        TrainingArguments(merge_lora=True)
+
+
+def test_only_the_adapter_and_the_head_train_and_the_base_stays_as_it_was(resnet_run, resnet_adapter):
+    adapter = json.loads((resnet_adapter / "run_info.json").read_text())["adapter"]
+    assert adapter["rank"] == 4 and adapter["trained_in_full"] == ["head"]
+    assert adapter["targets"] and all(name.startswith("image_classifier.backbone.") for name in adapter["targets"])
+    assert adapter["trainable_fraction"] < 0.5 and adapter["base_model"] == str(resnet_run.resolve())
+    saved = load_file(resnet_adapter / "adapter_model.safetensors")
+    assert {key for key in saved if ".lora_" not in key} == {"base_model.model.head.weight",
+                                                              "base_model.model.head.bias"}
+
+    base = load_file(resnet_run / "model.safetensors")
+    merged = load_file(resnet_adapter / "merged" / "model.safetensors")
+    statistics = [key for key in base if "running_" in key or "num_batches_tracked" in key]
+    assert statistics and all(torch.equal(merged[key], base[key]) for key in statistics)  # the body's norms fixed
+    adapted_weights = {f"{name}.weight" for name in adapter["targets"]}
+    untouched = [key for key in base if key.startswith("image_classifier.") and key not in adapted_weights]
+    assert all(torch.equal(merged[key], base[key]) for key in untouched)
+    assert not all(torch.equal(merged[key], base[key]) for key in adapted_weights)
+    assert not (resnet_adapter / "model.safetensors").exists()  # beside the adapter it would be applied twice
+
+    card = write_card(resnet_adapter).read_text()
+    assert "A LoRA adapter (peft) on that model: rank 4, alpha 8.0" in card and "PeftModel.from_pretrained" in card
+
+
+def test_the_adapter_reloads_through_peft_without_hfmodels_to_the_runs_outputs(resnet_run, resnet_adapter, tmp_path):
+    training = json.loads((resnet_adapter / "eval_results.json").read_text())["metrics"]
+    evaluated = evaluate_saved(resnet_adapter)["metrics"]  # the base, then the adapter, as hfmodels loads them
+    assert evaluated["accuracy"] == training["accuracy"]
+    assert evaluated["loss"] == pytest.approx(training["loss"], rel=1e-6)
+
+    model = load_adapter_run(get_family("image-classifier"), resnet_adapter).eval()
+    merged = ImageClassifierForImageClassification.from_pretrained(resnet_adapter / "merged").eval()
+    inputs = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(inputs).logits
+        torch.testing.assert_close(merged(inputs).logits, expected, rtol=0, atol=1e-5)
+    torch.save({"inputs": inputs, "logits": expected}, tmp_path / "expected.pt")
+    run_without_hfmodels(
+        f"""
+        import torch
+        from peft import PeftModel
+        from transformers import AutoConfig, AutoModelForImageClassification
+        config = AutoConfig.from_pretrained({str(resnet_adapter)!r}, trust_remote_code=True)
+        base = AutoModelForImageClassification.from_pretrained({str(resnet_run)!r}, config=config,
+                                                               trust_remote_code=True, strict=False)
+        model = PeftModel.from_pretrained(base, {str(resnet_adapter)!r}).eval()
+        expected = torch.load("expected.pt")
+        with torch.no_grad():
+            torch.testing.assert_close(model(expected["inputs"]).logits, expected["logits"], rtol=0, atol=1e-6)
+        """,
+        cwd=tmp_path,
+    )
+
+
+def test_a_gpt_adapts_its_projections_and_a_text_classifier_trains_its_new_head(tmp_path):
+    gpt = trained(tmp_path / "gpt", model="gpt", max_steps=3, model_config=TINY_GPT)
+    adapted = trained(tmp_path / "gpt-lora", model="gpt", init_from=str(gpt), lora="r=2,alpha=4", max_steps=2)
+    adapter = json.loads((adapted / "run_info.json").read_text())["adapter"]
+    assert {name.rsplit(".", 1)[-1] for name in adapter["targets"]} == {"qkv_proj", "out_proj", "fc_in", "fc_out"}
+    assert adapter["trained_in_full"] == []  # the head is tied to the embeddings: the body's
+    model = load_adapter_run(get_family("gpt"), adapted)
+    assert isinstance(model, GPTForCausalLM) and model.lm_head.weight is model.transformer.embed_tokens.weight
+    result = run_cli("predict", str(adapted), "def main(", "--max-new-tokens", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    classifier = trained(tmp_path / "classifier-lora", model="text-classifier", init_from=str(gpt),
+                         lora="r=2,alpha=4", max_steps=2)
+    adapter = json.loads((classifier / "run_info.json").read_text())["adapter"]
+    assert adapter["trained_in_full"] == ["score"]
+    started = json.loads((classifier / "run_info.json").read_text())["started_from"][0]
+    assert started["relation"] == "adapter" and started["new_layers"] == ["score"]
+
+
+def test_targets_that_cannot_work_are_clear_errors(resnet_run, tmp_path):
+    for target, message in [("nothing-here", "matches no module of the model's body"),
+                            (r"normalization$", r"matches only modules LoRA cannot adapt: \[.*BatchNorm2d")]:
+        with pytest.raises(ValueError, match=message):
+            trained(tmp_path / "run", init_from=str(resnet_run), lora=f"r=2,alpha=4,target={target}", max_steps=1)
+
+
+def test_a_head_whose_name_ends_another_modules_is_refused():
+    model = nn.Module()
+    model.image_classifier, model.classifier = nn.Linear(2, 2), nn.Linear(2, 2)
+    with pytest.raises(ValueError, match=r"'classifier'.*also the end of the name of \['image_classifier'\]"):
+        check_unambiguous(model, ["classifier"])
