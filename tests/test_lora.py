@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from hfmodels import GPTForCausalLM, ImageClassifierForImageClassification
-from hfmodels.families import get_family
+from hfmodels.app.views import load
 from hfmodels.hub.card import write_card
 from hfmodels.pretrained.adapters import LoraSettings, check_unambiguous, load_adapter_run
 from hfmodels.training import TrainingArguments, train
@@ -89,12 +89,14 @@ def test_the_adapter_reloads_through_peft_without_hfmodels_to_the_runs_outputs(r
     assert evaluated["accuracy"] == training["accuracy"]
     assert evaluated["loss"] == pytest.approx(training["loss"], rel=1e-6)
 
-    model = load_adapter_run(get_family("image-classifier"), resnet_adapter).eval()
+    model = load_adapter_run(ImageClassifierForImageClassification, resnet_adapter).eval()
     merged = ImageClassifierForImageClassification.from_pretrained(resnet_adapter / "merged").eval()
     inputs = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = model(inputs).logits
         torch.testing.assert_close(merged(inputs).logits, expected, rtol=0, atol=1e-5)
+        app_model = load(resnet_adapter, "image-classifier", trust_remote_code=False).model  # the app's loading
+        torch.testing.assert_close(app_model(inputs).logits, expected, rtol=0, atol=0)
     torch.save({"inputs": inputs, "logits": expected}, tmp_path / "expected.pt")
     run_without_hfmodels(
         f"""
@@ -119,7 +121,7 @@ def test_a_gpt_adapts_its_projections_and_a_text_classifier_trains_its_new_head(
     adapter = json.loads((adapted / "run_info.json").read_text())["adapter"]
     assert {name.rsplit(".", 1)[-1] for name in adapter["targets"]} == {"qkv_proj", "out_proj", "fc_in", "fc_out"}
     assert adapter["trained_in_full"] == []  # the head is tied to the embeddings: the body's
-    model = load_adapter_run(get_family("gpt"), adapted)
+    model = load_adapter_run(GPTForCausalLM, adapted)
     assert isinstance(model, GPTForCausalLM) and model.lm_head.weight is model.transformer.embed_tokens.weight
     result = run_cli("predict", str(adapted), "def main(", "--max-new-tokens", "4")
     assert result.returncode == 0, result.stderr[-2000:]

@@ -506,8 +506,14 @@ def load(model_dir: str | Path, family: str, trust_remote_code: bool, examples: 
     if family not in VIEWS:
         raise ValueError(f"no app view for the {family!r} family; views exist for: {', '.join(sorted(VIEWS))}")
     model_dir = Path(model_dir)
+    from ..pretrained.adapters import is_adapter_run, load_adapter_run
+
     config = transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
-    model = auto_model_class(config).from_pretrained(model_dir, trust_remote_code=trust_remote_code).eval()
+    if is_adapter_run(model_dir):  # a LoRA run: its base model with the adapter merged in
+        model = load_adapter_run(auto_model_class(config), model_dir, config, trust_remote_code=trust_remote_code)
+    else:
+        model = auto_model_class(config).from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    model = model.eval()
     processor = transformers.AutoProcessor.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     return Loaded(model, processor, model.config, model_dir, list(examples or []))
 

@@ -254,9 +254,10 @@ def is_adapter_run(path: str | Path) -> bool:
     return ADAPTER_CONFIG in files and not files & set(MODEL_WEIGHTS)
 
 
-def load_adapter_run(family, path: str | Path):
-    """The model of an adapter run, merged for inference: the base (`base_model_name_or_path`) loaded with the run's
-    config, then the adapter."""
+def load_adapter_run(model_class: type[PreTrainedModel], path: str | Path, config=None, **options):
+    """The model of an adapter run, merged for inference: the base (`base_model_name_or_path`) loaded as
+    `model_class` with the run's config (its labels: its head is the adapter's), then the adapter. `options` go to
+    the base's `from_pretrained` (`trust_remote_code`)."""
     from peft import PeftConfig, PeftModel
 
     from ..families import load_config
@@ -264,8 +265,8 @@ def load_adapter_run(family, path: str | Path):
     adapter = PeftConfig.from_pretrained(str(path))
     base = adapter.base_model_name_or_path
     try:
-        model = family.model_class.from_pretrained(base, revision=adapter.revision, config=load_config(path),
-                                                   strict=False, ignore_mismatched_sizes=True)
+        model = model_class.from_pretrained(base, revision=adapter.revision, config=config or load_config(path),
+                                            strict=False, ignore_mismatched_sizes=True, **options)
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: its adapter's base model {base} could not be loaded ({error})") from error
     return PeftModel.from_pretrained(model, str(path)).merge_and_unload()

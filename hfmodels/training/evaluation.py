@@ -22,7 +22,8 @@ def load_trained(path: str | Path) -> tuple[Any, Any, Family]:
     from ..pretrained.adapters import is_adapter_run, load_adapter_run
 
     family = family_of_config(load_config(path))
-    model = load_adapter_run(family, path) if is_adapter_run(path) else family.model_class.from_pretrained(path)
+    model = (load_adapter_run(family.model_class, path) if is_adapter_run(path)
+             else family.model_class.from_pretrained(path))
     return model, family.processor_class.from_pretrained(path), family
 
 
