@@ -11,8 +11,10 @@ from torch import nn
 
 from hfmodels import GPTForCausalLM, ImageClassifierForImageClassification
 from hfmodels.app.views import load
+from hfmodels.hub import PushError, push_run
 from hfmodels.hub.card import write_card
 from hfmodels.pretrained.adapters import LoraSettings, check_unambiguous, load_adapter_run
+from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER
 from hfmodels.training import TrainingArguments, train
 from hfmodels.training.evaluation import evaluate_saved
 
@@ -146,3 +148,21 @@ def test_a_head_whose_name_ends_another_modules_is_refused():
     model.image_classifier, model.classifier = nn.Linear(2, 2), nn.Linear(2, 2)
     with pytest.raises(ValueError, match=r"'classifier'.*also the end of the name of \['image_classifier'\]"):
         check_unambiguous(model, ["classifier"])
+
+
+def test_an_adapter_of_a_hub_model_is_pushed_as_an_adapter_and_evaluates_from_the_hub(
+        loopback_hub, resnet_run, resnet_adapter, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
+    with pytest.raises(PushError, match="holds a LoRA adapter whose base model is the local folder"):
+        push_run(resnet_adapter, f"{TEST_USER}/digits-adapter")
+    push_run(resnet_run, f"{TEST_USER}/digits-resnet")
+    adapted = trained(tmp_path / "adapter", init_from=f"{TEST_USER}/digits-resnet", lora="r=2,alpha=4", max_steps=2)
+    push_run(adapted, f"{TEST_USER}/digits-adapter")
+    files = loopback_hub.files(f"{TEST_USER}/digits-adapter")
+    assert {"adapter_config.json", "adapter_model.safetensors", "config.json", "modeling_image_classifier.py",
+            "preprocessor_config.json", "README.md"} <= set(files) and "model.safetensors" not in files
+    card = files["README.md"].decode()
+    assert f"base_model: {TEST_USER}/digits-resnet" in card and "base_model_relation: adapter" in card
+    assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == f"{TEST_USER}/digits-resnet"
+    training = json.loads((adapted / "eval_results.json").read_text())["metrics"]
+    assert evaluate_saved(f"{TEST_USER}/digits-adapter")["metrics"]["accuracy"] == training["accuracy"]

@@ -373,6 +373,19 @@ def authenticated_user(api: HfApi, token: str | None, hub: HubCall | None = None
         raise PushError(f"the Hub at {api.endpoint} did not accept the token: {first_line(error)}") from error
 
 
+def refuse_local_base(run) -> None:
+    """A LoRA run's adapter is only of use beside its base model: a base that is a local folder is not on the Hub."""
+    from ..pretrained.adapters import is_adapter_run
+
+    adapter = run.run_info.get("adapter")
+    if adapter and Path(adapter["base_model"]).is_absolute() and is_adapter_run(run.path):
+        raise PushError(
+            f"{run.path} holds a LoRA adapter whose base model is the local folder {adapter['base_model']}, which no "
+            "one who downloads the adapter has: push the base first (hfmodels push BASE USER/BASE), then train the "
+            "adapter with --init-from USER/BASE"
+        )
+
+
 def push_run(
     run_dir: str | Path,
     repo_id: str,
@@ -391,6 +404,7 @@ def push_run(
     as the module says; a push that fails leaves the branch where it was (the repo may have been created)."""
     check_repo_id(repo_id)
     run = read_run(run_dir)
+    refuse_local_base(run)
     api = HfApi()
     token = token or get_token()
     where = f"{api.endpoint}/{repo_id}" + (f"@{revision}" if revision else "")
