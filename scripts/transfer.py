@@ -159,13 +159,20 @@ def segmentation(work: Path, seeds: list[int], steps: int = 300) -> dict:
                      "pyramid decoder", "rows": rows}
 
 
+def pretrained_gpt(work: Path, steps: int = 1500) -> Path:
+    """A gpt pretrained on stdlib-pretrain (the stdlib corpus without any file of stdlib-functions' validation or
+    test splits)."""
+    pretrained = work / "runs" / "gpt-stdlib-pretrain"
+    if not (pretrained / "eval_results.json").is_file():
+        train(TrainingArguments(model="gpt", dataset="stdlib-pretrain", max_steps=steps, batch_size=32,
+                                output_dir=str(pretrained), report_to="none"))
+    return pretrained
+
+
 def text(work: Path, seeds: list[int], pretrain_steps: int = 1500, epochs: int = 5) -> dict:
     """A gpt pretrained on stdlib-pretrain (no file of the classifier's validation or test split), then the text
     classifier on stdlib-functions from scratch and --init-from it, the same epochs; TF-IDF for reference."""
-    pretrained = work / "runs" / "gpt-stdlib-pretrain"
-    if not (pretrained / "eval_results.json").is_file():
-        train(TrainingArguments(model="gpt", dataset="stdlib-pretrain", max_steps=pretrain_steps, batch_size=32,
-                                output_dir=str(pretrained), report_to="none"))
+    pretrained = pretrained_gpt(work, pretrain_steps)
     pretraining = json.loads((pretrained / "eval_results.json").read_text())
     rows = {"scratch": [], "--init-from the pretrained gpt": []}
     baseline = None
@@ -182,9 +189,58 @@ def text(work: Path, seeds: list[int], pretrain_steps: int = 1500, epochs: int =
             "rows": rows, "reference": {"tf-idf + logistic regression": baseline}}
 
 
+def step_ms(work: Path, name: str) -> float:
+    """A run's mean milliseconds per training step (data and compute), from its training log."""
+    log = json.loads((work / "runs" / name / "training_log.json").read_text())
+    steps = [entry["data_ms_per_step"] + entry["compute_ms_per_step"]
+             for entry in log if "compute_ms_per_step" in entry]
+    return statistics.mean(steps)
+
+
+LORA = "r=8,alpha=16"
+
+
+def lora(work: Path, seeds: list[int], names: str, base: Path, **arguments) -> dict[str, list[float]]:
+    """The full fine-tune of `base` (--init-from; the run `names` formats with the seed, that of another task where
+    it is the same run) against a LoRA adapter on it (--init-from --lora), the same data and steps: the metric and
+    the milliseconds per step of each."""
+    rows = {"full fine-tune": [], f"LoRA ({LORA})": [], "full fine-tune, ms/step": [], "LoRA, ms/step": []}
+    for seed in seeds:
+        for label, name, extra in (("full fine-tune", names.format(seed=seed), {}),
+                                   (f"LoRA ({LORA})", f"lora-{names.format(seed=seed)}", {"lora": LORA})):
+            rows[label].append(run(work, name, init_from=str(base), seed=seed, **arguments, **extra))
+            rows[f"{label.split(' (')[0]}, ms/step"].append(step_ms(work, name))
+    return rows
+
+
+def lora_vision(work: Path, seeds: list[int], steps: int = 30) -> dict:
+    """Digits 5-9 (20 labelled images per class) from the digits 0-4 run: the full fine-tune against LoRA."""
+    base = work / "runs" / "pretrain-digits-0-4"
+    run(work, "pretrain-digits-0-4", dataset=str(digits_folder(work / "data" / "digits-0-4", range(5))), seed=0)
+    rows = {}
+    for seed in seeds:  # each seed its own labelled sample, as in `vision`
+        data = str(digits_folder(work / "data" / f"digits-5-9-20-seed{seed}", range(5, 10), seed, 20))
+        for label, values in lora(work, [seed], f"init-from-20-{steps}-seed{{seed}}", base, dataset=data,
+                                  max_steps=steps, batch_size=32).items():
+            rows.setdefault(label, []).extend(values)
+    return {"task": f"digits 5-9, 20 labelled images per class, {steps} steps, from the digits 0-4 run",
+            "metric": "accuracy", "model": "the image classifier's CNN (defaults)", "rows": rows}
+
+
+def lora_text(work: Path, seeds: list[int], epochs: int = 5) -> dict:
+    """stdlib-functions from the gpt pretrained on stdlib-pretrain (see `text`): the full fine-tune against LoRA."""
+    base = pretrained_gpt(work)
+    return {"task": f"stdlib-functions, {epochs} epochs, from the pretrained gpt", "metric": "accuracy",
+            "model": "the text classifier's GPT (defaults)",
+            "rows": lora(work, seeds, f"text-init-from-{epochs}-seed{{seed}}", base, model="text-classifier",
+                         epochs=epochs)}
+
+
+EPOCH_TASKS = ("text", "lora-text")  # they train for epochs: --steps leaves them
 TASKS = {"vision": vision, "vision-longer": functools.partial(vision, steps=150),
          "vision-few": functools.partial(vision, steps=60, per_class=3),
-         "text": text, "vision-backbone": vision_backbone, "segmentation": segmentation}
+         "text": text, "vision-backbone": vision_backbone, "segmentation": segmentation,
+         "lora-vision": lora_vision, "lora-text": lora_text}
 
 
 def report(results: dict[str, dict], seeds: list[int]) -> str:
@@ -216,7 +272,8 @@ def main() -> None:
     args = parser.parse_args()
     started = time.time()
     steps = {"steps": args.steps} if args.steps else {}
-    results = {name: TASKS[name](args.work, args.seeds, **({} if name == "text" else steps)) for name in args.tasks}
+    results = {name: TASKS[name](args.work, args.seeds, **({} if name in EPOCH_TASKS else steps))
+               for name in args.tasks}
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(report(results, args.seeds))
     print(report(results, args.seeds), f"\n{time.time() - started:.0f} s")
