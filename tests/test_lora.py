@@ -11,15 +11,17 @@ from torch import nn
 
 from hfmodels import GPTForCausalLM, ImageClassifierForImageClassification
 from hfmodels.app.views import load
+from hfmodels.data import load_source
+from hfmodels.families import get_family
 from hfmodels.hub import PushError, push_run
 from hfmodels.hub.card import write_card
-from hfmodels.pretrained.adapters import LoraSettings, check_unambiguous, load_adapter_run
+from hfmodels.pretrained.adapters import LoraSettings, add_lora, check_unambiguous, load_adapter_run
 from hfmodels.testing.fixtures import TEST_TOKEN, TEST_USER
-from hfmodels.training import TrainingArguments, train
+from hfmodels.training import TrainingArguments, make_loader, train
 from hfmodels.training.evaluation import evaluate_saved
 
 from .conftest import run_cli
-from .model_tester import run_without_hfmodels
+from .model_tester import run_without_hfmodels, tensors_of
 from .test_backbones import save_backbone
 
 TINY_GPT = ["max_position_embeddings=32", "hidden_size=32", "num_hidden_layers=2", "num_attention_heads=2",
@@ -166,3 +168,40 @@ def test_an_adapter_of_a_hub_model_is_pushed_as_an_adapter_and_evaluates_from_th
     assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == f"{TEST_USER}/digits-resnet"
     training = json.loads((adapted / "eval_results.json").read_text())["metrics"]
     assert evaluate_saved(f"{TEST_USER}/digits-adapter")["metrics"]["accuracy"] == training["accuracy"]
+
+
+@pytest.mark.parametrize("name", ["image-classifier", "segmentation", "autoencoder", "vae", "diffusion", "gpt",
+                                  "text-classifier", "fusion"])
+def test_every_family_takes_an_adapter_that_reloads_through_peft(name, tmp_path):
+    """Each family's default targets exist, only the adapter and the modules around the body train, and the saved
+    adapter (its weights moved off their initial values) reloads through peft onto the saved base to the same
+    outputs."""
+    from peft import PeftModel
+
+    family = get_family(name)
+    rows = load_source(family.default_dataset)["train"]
+    rows = rows.select(range(min(len(rows), 64)))
+    model, processor = family.build(rows, {})
+    model.save_pretrained(tmp_path / "base")
+    batch = next(iter(make_loader(rows, family, processor, False, 4)))
+    adapted = add_lora(family, model.eval(), LoraSettings(2, 4.0), str(tmp_path / "base"), None)
+    config = adapted.peft_config["default"]
+    assert config.target_modules
+    trainable = [key for key, p in adapted.named_parameters() if p.requires_grad]
+    assert trainable and all(".lora_" in key or ".modules_to_save." in key for key in trainable)
+    torch.manual_seed(0)
+    for key, parameter in adapted.named_parameters():
+        if parameter.requires_grad:
+            parameter.data.normal_(std=0.02)
+    adapted.save_pretrained(tmp_path / "adapter")
+
+    reloaded = PeftModel.from_pretrained(family.model_class.from_pretrained(tmp_path / "base"), tmp_path / "adapter")
+    outputs = []
+    for candidate in (adapted.eval(), reloaded.eval()):
+        torch.manual_seed(0)  # diffusion draws its noise and time steps
+        with torch.no_grad():
+            outputs.append(tensors_of(candidate(**batch)))
+    assert outputs[0] and sorted(outputs[0]) == sorted(outputs[1])
+    for key, tensor in outputs[0].items():  # the same weights; two models' convolutions may round apart (~1e-7)
+        torch.testing.assert_close(outputs[1][key], tensor, rtol=1e-5, atol=1e-6,
+                                   msg=lambda message, key=key: f"{key}: {message}")

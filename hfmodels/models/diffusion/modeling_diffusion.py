@@ -162,6 +162,7 @@ class DiffusionUNet(nn.Module):
         super().__init__()
         channels, last = config.block_channels, len(config.block_channels) - 1
         attended = set(config.attended_levels)
+        self.timestep_width = channels[0]  # the sinusoidal embedding's width (not read off a layer an adapter wraps)
         self.embedding_dim = config.time_embedding_dim or 4 * channels[0]
         self.time_mlp = nn.Sequential(nn.Linear(channels[0], self.embedding_dim), nn.SiLU(),
                                       nn.Linear(self.embedding_dim, self.embedding_dim))
@@ -183,7 +184,7 @@ class DiffusionUNet(nn.Module):
         self.conv_out = nn.Conv2d(channels[0], config.num_channels, kernel_size=3, padding=1)
 
     def forward(self, sample: torch.Tensor, timesteps: torch.Tensor, class_ids: torch.Tensor | None) -> torch.Tensor:
-        embedding = self.time_mlp(timestep_embedding(timesteps, self.conv_in.out_channels))  # (batch, embedding_dim)
+        embedding = self.time_mlp(timestep_embedding(timesteps, self.timestep_width))  # (batch, embedding_dim)
         if self.class_embedding is not None:
             embedding = embedding + self.class_embedding(class_ids)
         hidden_states = self.conv_in(sample)  # (batch, block_channels[0], height, width)
