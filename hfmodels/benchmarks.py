@@ -40,8 +40,9 @@ holds on a noisy shared machine. `hfmodels bench [--quick]` or `python scripts/b
    digits test split against that of the VAE's samples, both trained with their family's defaults (--quick: a
    quarter of the epochs), in the features of an independent judge (`hfmodels.testing.digits_judge`: a PCA of the
    digits pixels), one sample seed per repeat.
-10. Fine-tuning: a training step of the image classifier on a ResNet backbone with the backbone frozen, and with a
-   LoRA adapter, each against the full fine-tune of the same model, and the parameters each trains.
+10. Fine-tuning: a training step of the image classifier on a ResNet backbone with the backbone frozen and with a
+   LoRA adapter, and of the text classifier with a LoRA adapter, each against the full fine-tune of the same model,
+   and the parameters each trains.
 Pairs are timed interleaved (reference, ours, reference, ours, ...), so drifts of the machine hit both alike; the
 loop overhead (1) and memory (6) runs each take a fresh process.
 """
@@ -898,40 +899,36 @@ def generative_quality(repeats: int, quick: bool) -> list[dict]:
 
 
 def fine_tuning(repeats: int, quick: bool) -> list[dict]:
-    """A training step of the image classifier on a ResNet backbone (digits at 32x32, 3 channels) with the backbone
-    frozen (`--freeze-backbone`: no gradients through it, eval mode) and with a LoRA adapter (`--lora r=8,alpha=16`:
-    the adapter and the head train), each against the full fine-tune of the same model, and the parameters each
-    trains."""
+    """Training steps of a fine-tune against the full fine-tune of the same model, and the parameters each trains:
+    the image classifier on a ResNet backbone (digits at 32x32, 3 channels) with the backbone frozen
+    (`--freeze-backbone`: no gradients through it, eval mode) and with a LoRA adapter (`--lora r=8,alpha=16`: the
+    adapter and the head train); the text classifier (the GPT of the text families) with a LoRA adapter."""
     from transformers import ResNetConfig
 
     from .data import load_source
     from .families import get_family
+    from .families.text import SMALL_GPT
     from .models.backbone import backbone_config_dict
     from .pretrained.adapters import LoraSettings, add_lora
     from .training import TrainingArguments, make_loader
     from .training.fine_tuning import FineTuning
 
-    family = get_family("image-classifier")
-    rows = load_source("digits")["train"]
-    backbone = ResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1])
-    overrides = {"num_channels": 3, "image_size": 32, "backbone_config": backbone_config_dict(backbone)}
-    lora = "r=8,alpha=16"
-    steps = 4 if quick else 12
-    flags = {"frozen": {"freeze_backbone": True}, "full": {}, "lora": {"lora": lora, "init_from": "(benchmark)"}}
-    setups = {}
-    for name, arguments in flags.items():
-        torch.manual_seed(0)
-        model = family.build_model(rows, overrides)
-        if name == "lora":
-            model = add_lora(family, model, LoraSettings.parse(lora), "(benchmark)", None)
-        plan = FineTuning.plan(TrainingArguments(**arguments), family, model)
-        optimizer = torch.optim.AdamW(plan.parameter_groups(model, 1e-3, 0.01))
-        batches = list(itertools.islice(make_loader(rows, family, family.build_processor(model.config), True, BATCH),
-                                        steps))
-        setups[name] = (model, plan, optimizer, batches)
+    lora, steps = "r=8,alpha=16", 4 if quick else 12
+    flags = {"the backbone frozen": {"freeze_backbone": True}, "the full fine-tune": {},
+             f"a LoRA adapter ({lora})": {"lora": lora, "init_from": "(benchmark)"}}
 
-    def seconds_per_step(name: str) -> float:
-        model, plan, optimizer, batches = setups[name]
+    def setup(family_name: str, rows, overrides: dict, name: str):
+        family = get_family(family_name)
+        torch.manual_seed(0)
+        model, processor = family.build(rows, overrides)
+        if "lora" in flags[name]:
+            model = add_lora(family, model, LoraSettings.parse(lora), "(benchmark)", None)
+        plan = FineTuning.plan(TrainingArguments(**flags[name]), family, model)
+        optimizer = torch.optim.AdamW(plan.parameter_groups(model, 1e-3, 0.01))
+        batches = list(itertools.islice(make_loader(rows, family, processor, True, BATCH), steps))
+        return model, plan, optimizer, batches
+
+    def seconds_per_step(model, plan, optimizer, batches) -> float:
         model.train()
         plan.apply(0)
         started = time.perf_counter()
@@ -941,20 +938,31 @@ def fine_tuning(repeats: int, quick: bool) -> list[dict]:
             optimizer.zero_grad(set_to_none=True)
         return (time.perf_counter() - started) / len(batches)
 
-    trainable = {name: setup[1].record(setup[0])["trainable_parameters"] for name, setup in setups.items()}
-    what = f"image classifier on a ResNet (hidden sizes {backbone.hidden_sizes}), digits at 32x32, batch {BATCH}"
+    resnet = ResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1])
+    models = {
+        f"image classifier on a ResNet (hidden sizes {resnet.hidden_sizes}), digits at 32x32, batch {BATCH}": (
+            "image-classifier", load_source("digits")["train"],
+            {"num_channels": 3, "image_size": 32, "backbone_config": backbone_config_dict(resnet)},
+            ["the backbone frozen", f"a LoRA adapter ({lora})"]),
+        f"text classifier (GPT {SMALL_GPT}), stdlib-functions, batch {BATCH}": (
+            "text-classifier", load_source("stdlib-functions")["train"], {}, [f"a LoRA adapter ({lora})"]),
+    }
     results = []
-    for name, label, goal in (("frozen", "the backbone frozen", "< 1"), ("lora", f"a LoRA adapter ({lora})",
-                                                                          "(report)")):
-        times = interleaved(functools.partial(seconds_per_step, name), functools.partial(seconds_per_step, "full"),
-                            repeats)
-        results += [
-            row(f"fine-tuning: step time with {label} vs the full fine-tune; {what}", "s/step", *times,
-                "full fine-tune", goal, higher_is_better=False),
-            row(f"fine-tuning: trainable parameters with {label} vs the full fine-tune; {what}", "parameters",
-                [trainable[name]], [trainable["full"]], "full fine-tune", "< 0.05" if name == "frozen" else "(report)",
-                higher_is_better=False),
-        ]
+    for what, (family_name, rows, overrides, kinds) in models.items():
+        full = setup(family_name, rows, overrides, "the full fine-tune")
+        for kind in kinds:
+            tuned = setup(family_name, rows, overrides, kind)
+            times = interleaved(functools.partial(seconds_per_step, *tuned),
+                                functools.partial(seconds_per_step, *full), repeats)
+            trainable = [setup[1].record(setup[0])["trainable_parameters"] for setup in (tuned, full)]
+            frozen = kind == "the backbone frozen"
+            results += [
+                row(f"fine-tuning: step time with {kind} vs the full fine-tune; {what}", "s/step", *times,
+                    "full fine-tune", "< 1" if frozen else "(report)", higher_is_better=False),
+                row(f"fine-tuning: trainable parameters with {kind} vs the full fine-tune; {what}", "parameters",
+                    [trainable[0]], [trainable[1]], "full fine-tune", "< 0.05" if frozen else "(report)",
+                    higher_is_better=False),
+            ]
     return results
 
 

@@ -189,27 +189,18 @@ def text(work: Path, seeds: list[int], pretrain_steps: int = 1500, epochs: int =
             "rows": rows, "reference": {"tf-idf + logistic regression": baseline}}
 
 
-def step_ms(work: Path, name: str) -> float:
-    """A run's mean milliseconds per training step (data and compute), from its training log."""
-    log = json.loads((work / "runs" / name / "training_log.json").read_text())
-    steps = [entry["data_ms_per_step"] + entry["compute_ms_per_step"]
-             for entry in log if "compute_ms_per_step" in entry]
-    return statistics.mean(steps)
-
-
 LORA = "r=8,alpha=16"
 
 
 def lora(work: Path, seeds: list[int], names: str, base: Path, **arguments) -> dict[str, list[float]]:
     """The full fine-tune of `base` (--init-from; the run `names` formats with the seed, that of another task where
-    it is the same run) against a LoRA adapter on it (--init-from --lora), the same data and steps: the metric and
-    the milliseconds per step of each."""
-    rows = {"full fine-tune": [], f"LoRA ({LORA})": [], "full fine-tune, ms/step": [], "LoRA, ms/step": []}
+    it is the same run) against a LoRA adapter on it (--init-from --lora), the same data and steps. (Step times:
+    the fine-tuning section of the benchmarks, measured side by side.)"""
+    rows = {"full fine-tune": [], f"LoRA ({LORA})": []}
     for seed in seeds:
         for label, name, extra in (("full fine-tune", names.format(seed=seed), {}),
                                    (f"LoRA ({LORA})", f"lora-{names.format(seed=seed)}", {"lora": LORA})):
             rows[label].append(run(work, name, init_from=str(base), seed=seed, **arguments, **extra))
-            rows[f"{label.split(' (')[0]}, ms/step"].append(step_ms(work, name))
     return rows
 
 
