@@ -192,15 +192,20 @@ def text(work: Path, seeds: list[int], pretrain_steps: int = 1500, epochs: int =
 LORA = "r=8,alpha=16"
 
 
-def lora(work: Path, seeds: list[int], names: str, base: Path, **arguments) -> dict[str, list[float]]:
+def lora(work: Path, seeds: list[int], names: str, base: Path, lora_rate: float,
+         **arguments) -> dict[str, list[float]]:
     """The full fine-tune of `base` (--init-from; the run `names` formats with the seed, that of another task where
-    it is the same run) against a LoRA adapter on it (--init-from --lora), the same data and steps. (Step times:
-    the fine-tuning section of the benchmarks, measured side by side.)"""
-    rows = {"full fine-tune": [], f"LoRA ({LORA})": []}
+    it is the same run) against a LoRA adapter on it (--init-from --lora), the same data and steps, at the family's
+    learning rate and at `lora_rate` (adapters usually take a larger one). (Step times: the fine-tuning section of
+    the benchmarks, measured side by side.)"""
+    setups = {"full fine-tune": ("", {}), f"LoRA ({LORA})": ("lora-", {"lora": LORA}),
+              f"LoRA ({LORA}), --learning-rate {lora_rate:g}": (f"lora-lr{lora_rate:g}-",
+                                                                {"lora": LORA, "learning_rate": lora_rate})}
+    rows = {label: [] for label in setups}
     for seed in seeds:
-        for label, name, extra in (("full fine-tune", names.format(seed=seed), {}),
-                                   (f"LoRA ({LORA})", f"lora-{names.format(seed=seed)}", {"lora": LORA})):
-            rows[label].append(run(work, name, init_from=str(base), seed=seed, **arguments, **extra))
+        for label, (prefix, extra) in setups.items():
+            rows[label].append(run(work, prefix + names.format(seed=seed), init_from=str(base), seed=seed,
+                                   **arguments, **extra))
     return rows
 
 
@@ -211,7 +216,7 @@ def lora_vision(work: Path, seeds: list[int], steps: int = 30) -> dict:
     rows = {}
     for seed in seeds:  # each seed its own labelled sample, as in `vision`
         data = str(digits_folder(work / "data" / f"digits-5-9-20-seed{seed}", range(5, 10), seed, 20))
-        for label, values in lora(work, [seed], f"init-from-20-{steps}-seed{{seed}}", base, dataset=data,
+        for label, values in lora(work, [seed], f"init-from-20-{steps}-seed{{seed}}", base, 1e-2, dataset=data,
                                   max_steps=steps, batch_size=32).items():
             rows.setdefault(label, []).extend(values)
     return {"task": f"digits 5-9, 20 labelled images per class, {steps} steps, from the digits 0-4 run",
@@ -223,7 +228,7 @@ def lora_text(work: Path, seeds: list[int], epochs: int = 5) -> dict:
     base = pretrained_gpt(work)
     return {"task": f"stdlib-functions, {epochs} epochs, from the pretrained gpt", "metric": "accuracy",
             "model": "the text classifier's GPT (defaults)",
-            "rows": lora(work, seeds, f"text-init-from-{epochs}-seed{{seed}}", base, model="text-classifier",
+            "rows": lora(work, seeds, f"text-init-from-{epochs}-seed{{seed}}", base, 1e-2, model="text-classifier",
                          epochs=epochs)}
 
 

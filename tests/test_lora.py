@@ -120,13 +120,31 @@ def test_the_adapter_reloads_through_peft_without_hfmodels_to_the_runs_outputs(r
 
 
 def test_a_gpt_adapts_its_projections_and_a_text_classifier_trains_its_new_head(tmp_path):
-    gpt = trained(tmp_path / "gpt", model="gpt", max_steps=3, model_config=TINY_GPT)
-    adapted = trained(tmp_path / "gpt-lora", model="gpt", init_from=str(gpt), lora="r=2,alpha=4", max_steps=2)
+    texts = {"model": "gpt", "dataset": "stdlib-functions"}  # a smaller corpus than the gpt's stdlib
+    gpt = trained(tmp_path / "gpt", **texts, max_steps=3, model_config=TINY_GPT)
+    adapted = trained(tmp_path / "gpt-lora", **texts, init_from=str(gpt), lora="r=2,alpha=4", max_steps=2)
     adapter = json.loads((adapted / "run_info.json").read_text())["adapter"]
     assert {name.rsplit(".", 1)[-1] for name in adapter["targets"]} == {"qkv_proj", "out_proj", "fc_in", "fc_out"}
     assert adapter["trained_in_full"] == []  # the head is tied to the embeddings: the body's
-    model = load_adapter_run(GPTForCausalLM, adapted)
+    model = load_adapter_run(GPTForCausalLM, adapted).eval()
     assert isinstance(model, GPTForCausalLM) and model.lm_head.weight is model.transformer.embed_tokens.weight
+    input_ids = torch.randint(0, 300, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.save({"input_ids": input_ids, "logits": model(input_ids).logits}, tmp_path / "expected.pt")
+    run_without_hfmodels(
+        f"""
+        import torch
+        from peft import PeftModel
+        from transformers import AutoConfig, AutoModelForCausalLM
+        config = AutoConfig.from_pretrained({str(adapted)!r}, trust_remote_code=True)
+        base = AutoModelForCausalLM.from_pretrained({str(gpt)!r}, config=config, trust_remote_code=True)
+        model = PeftModel.from_pretrained(base, {str(adapted)!r}).eval()
+        expected = torch.load("expected.pt")
+        with torch.no_grad():
+            torch.testing.assert_close(model(expected["input_ids"]).logits, expected["logits"], rtol=1e-5, atol=1e-5)
+        """,
+        cwd=tmp_path,
+    )
     result = run_cli("predict", str(adapted), "def main(", "--max-new-tokens", "4")
     assert result.returncode == 0, result.stderr[-2000:]
 
