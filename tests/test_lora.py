@@ -29,7 +29,7 @@ TINY_GPT = ["max_position_embeddings=32", "hidden_size=32", "num_hidden_layers=2
 
 
 def trained(output, **arguments):
-    train(TrainingArguments(output_dir=str(output), report_to="none", batch_size=16, **arguments))
+    train(TrainingArguments(output_dir=str(output), **{"report_to": "none", "batch_size": 16, **arguments}))
     return output
 
 
@@ -43,7 +43,8 @@ def resnet_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def resnet_adapter(resnet_run, tmp_path_factory):
     output = tmp_path_factory.mktemp("lora") / "adapter"
-    return trained(output, init_from=str(resnet_run), lora="r=4,alpha=8,dropout=0.1", merge_lora=True, max_steps=6)
+    return trained(output, init_from=str(resnet_run), lora="r=4,alpha=8,dropout=0.1", merge_lora=True, max_steps=6,
+                   report_to="mlflow")
 
 
 def test_settings_parse_and_refuse_what_cannot_work():
@@ -82,6 +83,7 @@ def test_only_the_adapter_and_the_head_train_and_the_base_stays_as_it_was(resnet
     assert all(torch.equal(merged[key], base[key]) for key in untouched)
     assert not all(torch.equal(merged[key], base[key]) for key in adapted_weights)
     assert not (resnet_adapter / "model.safetensors").exists()  # beside the adapter it would be applied twice
+    assert (resnet_adapter / "mlflow_model" / "artifacts" / "model" / "model.safetensors").is_file()  # the merged
 
     card = write_card(resnet_adapter).read_text()
     assert "A LoRA adapter (peft) on that model: rank 4, alpha 8.0" in card and "PeftModel.from_pretrained" in card
@@ -176,7 +178,9 @@ def test_an_adapter_of_a_hub_model_is_pushed_as_an_adapter_and_evaluates_from_th
     with pytest.raises(PushError, match="holds a LoRA adapter whose base model is the local folder"):
         push_run(resnet_adapter, f"{TEST_USER}/digits-adapter")
     push_run(resnet_run, f"{TEST_USER}/digits-resnet")
-    adapted = trained(tmp_path / "adapter", init_from=f"{TEST_USER}/digits-resnet", lora="r=2,alpha=4", max_steps=2)
+    adapted = trained(tmp_path / "adapter", init_from=f"{TEST_USER}/digits-resnet", lora="r=2,alpha=4", max_steps=2,
+                      report_to="mlflow")  # no merged model: no MLflow model, and no failure
+    assert not (adapted / "mlflow_model").exists()
     push_run(adapted, f"{TEST_USER}/digits-adapter")
     files = loopback_hub.files(f"{TEST_USER}/digits-adapter")
     assert {"adapter_config.json", "adapter_model.safetensors", "config.json", "modeling_image_classifier.py",

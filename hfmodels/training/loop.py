@@ -355,7 +355,7 @@ def with_adapter(family: Family, model: PreTrainedModel, reference: ModelReferen
     """`--lora`: the model a peft LoRA model, its base the `--init-from` model (a local folder by its absolute path)."""
     from ..pretrained.adapters import LoraSettings, add_lora
 
-    if lineage["source_class"] not in {family.model_class.__name__ for family in FAMILIES.values()}:
+    if lineage["source_class"] not in {known.model_class.__name__ for known in FAMILIES.values()}:
         raise reference.error(f"a {lineage['source_class']} is converted on loading, so it cannot be an adapter's "
                               "base: start a run from it without --lora, then --lora --init-from that run")
     lineage["relation"] = "adapter"

@@ -145,15 +145,22 @@ def served_requirements() -> list[str]:
 def save_mlflow_model(run_dir: Path, family, target: Path) -> Path | None:
     """Writes the run's model as a self-contained MLflow pyfunc model folder `target` (replaced when it exists):
     the model folder and its code as artifacts, the pyfunc file (`mlflow_model.py`, which imports no hfmodels),
-    a signature and requirements that resolve from PyPI. Returns `target`, or None when the family has nothing to
-    serve."""
+    a signature and requirements that resolve from PyPI. A LoRA run serves its merged model (`--merge-lora`).
+    Returns `target`, or None when the family has nothing to serve, or the LoRA run no merged model."""
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+    from ..pretrained.adapters import MERGED_DIR, is_adapter_run
+
     task = served_task(family)
     if task is None:
         return None
+    if is_adapter_run(run_dir):
+        if not (run_dir / MERGED_DIR).is_dir():
+            logger.info("no MLflow model: a LoRA run serves its merged model, which --merge-lora writes")
+            return None
+        run_dir = run_dir / MERGED_DIR
     inputs = [name for name in ("image", "text") if name in family.columns]
     params = ParamSchema([ParamSpec("max_new_tokens", "long", 0)]) if task == "text-generation" else None
     signature = ModelSignature(
