@@ -158,6 +158,13 @@ def test_installed_push_to_the_loopback_hub_and_init_from_it(installed, installe
     assert started.returncode == 0, started.stderr[-3000:]
     (lineage,) = json.loads((installed["work"] / "runs" / "d" / "run_info.json").read_text())["started_from"]
     assert lineage["base_model"] == f"{TEST_USER}/digits" and lineage["on_hub"]
+    # a LoRA adapter on it, which evaluate loads onto the base from the Hub
+    adapted = installed["run"]("train", "--max-steps", "2", "--report-to", "none", "--output-dir", "runs/lora",
+                               "--init-from", f"{TEST_USER}/digits", "--lora", "r=2,alpha=4", env_update=hub_env)
+    assert adapted.returncode == 0, adapted.stderr[-3000:]
+    assert (installed["work"] / "runs" / "lora" / "adapter_model.safetensors").is_file()
+    evaluated = installed["run"]("evaluate", "runs/lora", env_update=hub_env)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
 
 
 def test_installed_app_answers_a_request(installed, installed_run, tmp_path):
