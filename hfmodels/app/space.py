@@ -79,6 +79,7 @@ def export_space(model: str | Path, out_dir: str | Path, model_repo: str | None 
         (staging / "requirements.txt").write_text(
             f"torch=={torch.__version__.split('+')[0]}\ntransformers=={transformers.__version__}\n"
             f"gradio=={gradio.__version__}\nnumpy\npillow\n" + sampler_requirements(family)
+            + adapter_requirements(model_dir)
         )
         (staging / "README.md").write_text(README_TEMPLATE.format(
             title=title, gradio_version=gradio.__version__, family=family,
@@ -95,6 +96,17 @@ def sampler_requirements(family: str) -> str:
     import diffusers
 
     return f"diffusers=={diffusers.__version__}\n"
+
+
+def adapter_requirements(model_dir: Path) -> str:
+    """A LoRA run's app loads its base model and the adapter through peft."""
+    from ..pretrained.adapters import is_adapter_run
+
+    if not is_adapter_run(model_dir):
+        return ""
+    import peft
+
+    return f"peft=={peft.__version__}\n"
 
 
 def push_space(folder: str | Path, space_id: str, private: bool = False, token: str | None = None) -> CommitInfo:

@@ -502,18 +502,26 @@ def auto_model_class(config) -> type:
                      f"{getattr(config, 'auto_map', None)!r})")
 
 
+def load_model(model_class: type, model_dir: Path, config, trust_remote_code: bool):
+    """The saved model; of a LoRA run (an adapter, no weights of its own), its base model loaded with the run's config
+    and the adapter merged in. This file also runs alone, in an exported Space: hfmodels' own loader of adapter runs
+    (`hfmodels.pretrained.adapters.load_adapter_run`) is not importable there."""
+    if not (model_dir / "adapter_config.json").is_file() or (model_dir / "model.safetensors").is_file():
+        return model_class.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    from peft import PeftConfig, PeftModel
+
+    adapter = PeftConfig.from_pretrained(str(model_dir))
+    base = model_class.from_pretrained(adapter.base_model_name_or_path, revision=adapter.revision, config=config,
+                                       trust_remote_code=trust_remote_code, strict=False, ignore_mismatched_sizes=True)
+    return PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
+
+
 def load(model_dir: str | Path, family: str, trust_remote_code: bool, examples: list[str] | None = None) -> Loaded:
     if family not in VIEWS:
         raise ValueError(f"no app view for the {family!r} family; views exist for: {', '.join(sorted(VIEWS))}")
     model_dir = Path(model_dir)
-    from ..pretrained.adapters import is_adapter_run, load_adapter_run
-
     config = transformers.AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
-    if is_adapter_run(model_dir):  # a LoRA run: its base model with the adapter merged in
-        model = load_adapter_run(auto_model_class(config), model_dir, config, trust_remote_code=trust_remote_code)
-    else:
-        model = auto_model_class(config).from_pretrained(model_dir, trust_remote_code=trust_remote_code)
-    model = model.eval()
+    model = load_model(auto_model_class(config), model_dir, config, trust_remote_code).eval()
     processor = transformers.AutoProcessor.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     return Loaded(model, processor, model.config, model_dir, list(examples or []))
 

@@ -65,6 +65,11 @@ def loopback_hub(tmp_path_factory, monkeypatch) -> Iterator[LoopbackHub]:
 
     with LoopbackHub({TEST_TOKEN: TEST_USER}, upload_modes="hub") as hub:
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        # transformers keeps one HfApi for the process, whose endpoint is the first it saw (an earlier Hub's)
+        from transformers.utils import hub as transformers_hub
+
+        if hasattr(transformers_hub, "_hf_api"):
+            monkeypatch.setattr(transformers_hub, "_hf_api", None)
         monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
         monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
