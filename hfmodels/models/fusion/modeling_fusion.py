@@ -13,7 +13,7 @@ from transformers.utils import can_return_tuple
 
 from .backbone import pooled_features
 from .configuration_fusion import ENCODERS, FusionConfig, feature_size, remote_class
-from .loading import StrictLoadingMixin
+from .loading import RENAMED_CNN_WEIGHTS, StrictLoadingMixin
 from .validation import check_classification_labels
 
 ENCODER_MODULES = {"vision_config": "vision_model", "text_config": "text_model"}
@@ -47,6 +47,7 @@ class FusionPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = FusionConfig
     config: FusionConfig
     base_model_prefix = "fusion"
+    renamed_weights = RENAMED_CNN_WEIGHTS  # an image classifier's CNN as the image encoder, saved before
     main_input_name = "pixel_values"
     input_modalities = ("image", "text")
     _can_compile_fullgraph = True  # its own code; with encoders that compile whole too (ours and BERT are tested)

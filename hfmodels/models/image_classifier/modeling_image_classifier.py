@@ -1,5 +1,7 @@
 """A small ResNet-style CNN image classifier, as a transformers model."""
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -12,19 +14,23 @@ from transformers.utils import can_return_tuple
 
 from .backbone import backbone_from_config
 from .configuration_image_classifier import ImageClassifierConfig
-from .loading import StrictLoadingMixin
+from .loading import RENAMED_CNN_WEIGHTS, StrictLoadingMixin
 from .validation import check_classification_labels, classification_problem
 
 
 class ConvNormAct(nn.Sequential):
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, activation: bool = True):
-        layers = [
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-        ]
+    """A convolution (`conv`), its batch norm (`norm`) and a ReLU (`act`); without the ReLU, 1x1: a shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, activation: bool = True,
+                 kernel_size: int = 3):
+        layers = {
+            "conv": nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride,
+                              padding=kernel_size // 2, bias=False),
+            "norm": nn.BatchNorm2d(out_channels),
+        }
         if activation:
-            layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
+            layers["act"] = nn.ReLU(inplace=True)
+        super().__init__(OrderedDict(layers))
 
 
 class ResidualBlock(nn.Module):
@@ -32,26 +38,23 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int):
         super().__init__()
-        self.convs = nn.Sequential(
-            ConvNormAct(in_channels, out_channels, stride=stride),
-            ConvNormAct(out_channels, out_channels, activation=False),
-        )
+        self.conv1 = ConvNormAct(in_channels, out_channels, stride=stride)
+        self.conv2 = ConvNormAct(out_channels, out_channels, activation=False)
         self.shortcut = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(out_channels),
-            )
+            self.shortcut = ConvNormAct(in_channels, out_channels, stride=stride, activation=False, kernel_size=1)
         self.activation = nn.ReLU(inplace=True)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.convs(hidden_states) + self.shortcut(hidden_states))
+        return self.activation(self.conv2(self.conv1(hidden_states)) + self.shortcut(hidden_states))
 
 
 class ImageClassifierPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = ImageClassifierConfig
     config: ImageClassifierConfig
     base_model_prefix = "image_classifier"
+    # the head was `classifier`, a suffix of the body's name, which peft's `modules_to_save` took for the head too
+    renamed_weights = {**RENAMED_CNN_WEIGHTS, r"^classifier\.": "head."}
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["ResidualBlock"]
@@ -129,10 +132,6 @@ class ImageClassifierModel(ImageClassifierPreTrainedModel):
 
 class ImageClassifierForImageClassification(ImageClassifierPreTrainedModel):
     """The backbone with a dropout + linear head; cross-entropy loss when `labels` are given."""
-
-    # the head was `classifier`, a suffix of the body's name, so that adapters' name matching (peft's
-    # `modules_to_save`) took the body for the head
-    renamed_weights = {r"^classifier\.": "head."}
 
     def __init__(self, config: ImageClassifierConfig):
         super().__init__(config)

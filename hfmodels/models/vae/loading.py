@@ -11,6 +11,15 @@ import logging
 import os
 
 PICKLE_WEIGHT_ENDINGS = (".bin", ".pt", ".pth", ".ckpt")
+# The image classifier's CNN layers had index names (`stem.0`, `convs.0.1`, `shortcut.1`) before they had names
+# people (and a LoRA `target=`) can read: its folders, and those of a fusion model with that CNN as its image
+# encoder, saved before load through these (`StrictLoadingMixin.renamed_weights`).
+RENAMED_CNN_WEIGHTS = {
+    r"stem\.0\.": "stem.conv.", r"stem\.1\.": "stem.norm.",
+    r"convs\.0\.0\.": "conv1.conv.", r"convs\.0\.1\.": "conv1.norm.",
+    r"convs\.1\.0\.": "conv2.conv.", r"convs\.1\.1\.": "conv2.norm.",
+    r"shortcut\.0\.": "shortcut.conv.", r"shortcut\.1\.": "shortcut.norm.",
+}
 
 logger = logging.getLogger(__name__)
 
