@@ -954,7 +954,7 @@ def fine_tuning(repeats: int, quick: bool) -> list[dict]:
             tuned = setup(family_name, rows, overrides, kind)
             times = interleaved(functools.partial(seconds_per_step, *tuned),
                                 functools.partial(seconds_per_step, *full), repeats)
-            trainable = [setup[1].record(setup[0])["trainable_parameters"] for setup in (tuned, full)]
+            trainable = [plan.record(model)["trainable_parameters"] for model, plan, _, _ in (tuned, full)]
             frozen = kind == "the backbone frozen"
             results += [
                 row(f"fine-tuning: step time with {kind} vs the full fine-tune; {what}", "s/step", *times,

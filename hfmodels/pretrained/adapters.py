@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,9 +207,10 @@ def lora_record(adapted, settings: LoraSettings) -> dict[str, Any]:
 
 
 def is_adapted(model) -> bool:
-    from peft import PeftModel
-
-    return isinstance(model, PeftModel)
+    """Whether `model` is a peft model. No peft model exists before peft is imported, so a run without `--lora` does
+    not pay for importing it (about 2 s)."""
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(model, peft.PeftModel)
 
 
 def save_adapter_run(adapted, folder: Path, processor, merge: bool, save_function) -> None:
