@@ -28,6 +28,7 @@ COPIES = {
     "image_processing_base.py": IMAGE_FOLDERS,
     "conv_autoencoder.py": ("autoencoder", "vae"),
     "backbone.py": ("image_classifier", "segmentation", "gpt", "fusion"),
+    "conv_blocks.py": ("image_classifier", "segmentation"),
 }
 HEADER = "# Generated from hfmodels/models/{source} by `make fix-copies`: edit that file, not this copy.\n"
 

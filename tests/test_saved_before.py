@@ -59,3 +59,15 @@ def test_the_old_code_saves_what_the_new_code_builds(saved_before):
         new = build(hfmodels, name).state_dict()
         assert sorted(old) == sorted(new), name
         assert all(torch.equal(old[key], new[key]) for key in old), name
+
+
+@pytest.mark.parametrize("name", SAVED_BEFORE)
+def test_a_model_saved_before_and_saved_again_loads_with_the_same_weights(saved_before, name, tmp_path):
+    """transformers saves a model loaded through renamed weights (`renamed_weights`) under the old names again: they
+    load back, every tensor equal."""
+    model_class = getattr(hfmodels, SPECS[name][0])
+    model = model_class.from_pretrained(saved_before / name)
+    model.save_pretrained(tmp_path)
+    again = model_class.from_pretrained(tmp_path).state_dict()
+    assert sorted(again) == sorted(model.state_dict()), name
+    assert all(torch.equal(again[key], tensor) for key, tensor in model.state_dict().items()), name

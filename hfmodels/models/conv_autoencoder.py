@@ -4,59 +4,75 @@ Each of the two model folders holds a copy of this file (`make fix-copies` write
 differs), so each stays self-contained.
 """
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
+# The stages were one plain sequence each (`encoder.convs.0`, `decoder.convs.1`, `decoder.proj.0`) before they had
+# names people (and a LoRA `target=`) can read: folders saved before load through these (the models'
+# `renamed_weights`). The old index of encoder stage i's convolution is 2i, of decoder stage i's 3i + 1, and the
+# output convolution's 3 * (number of stages).
+MOST_STAGES = 16
+RENAMED_CONV_AUTOENCODER_WEIGHTS = {
+    r"decoder\.proj\.0\.": "decoder.proj.",
+    **{rf"encoder\.convs\.{2 * stage}\.": f"encoder.stages.{stage}.conv." for stage in range(MOST_STAGES)},
+    **{rf"decoder\.convs\.{3 * stage + 1}\.": f"decoder.stages.{stage}.conv." for stage in range(MOST_STAGES)},
+    **{rf"decoder\.convs\.{3 * stages}\.": "decoder.output." for stages in range(1, MOST_STAGES + 1)},
+}
+
 
 class ConvEncoder(nn.Module):
-    """Stride-2 3x3 convolutions, one per stage, then a linear layer: images -> `out_features` numbers."""
+    """Stride-2 3x3 convolutions, one per stage (`stages.i.conv`, each followed by a GELU), then a linear layer
+    (`proj`): images -> `out_features` numbers."""
 
     def __init__(self, num_channels: int, image_size: int, hidden_sizes: list[int], out_features: int):
         super().__init__()
-        layers, in_channels = [], num_channels
-        for channels in hidden_sizes:
-            layers += [nn.Conv2d(in_channels, channels, kernel_size=3, stride=2, padding=1), nn.GELU()]
-            in_channels = channels
-        self.convs = nn.Sequential(*layers)
+        in_sizes = [num_channels, *hidden_sizes[:-1]]
+        self.stages = nn.ModuleList(
+            nn.Sequential(OrderedDict(conv=nn.Conv2d(in_size, size, kernel_size=3, stride=2, padding=1), act=nn.GELU()))
+            for in_size, size in zip(in_sizes, hidden_sizes)
+        )
         side = image_size // 2 ** len(hidden_sizes)
         self.proj = nn.Linear(hidden_sizes[-1] * side * side, out_features)
 
     def forward(self, pixel_values: torch.Tensor, stages: list[torch.Tensor] | None = None) -> torch.Tensor:
         """`stages`, where given, gets the feature map of each stage appended."""
-        hidden_states = run_stages(self.convs, pixel_values, stages)  # (batch, hidden_sizes[-1], side, side)
+        hidden_states = run_stages(self.stages, pixel_values, stages)  # (batch, hidden_sizes[-1], side, side)
         return self.proj(hidden_states.flatten(1))  # (batch, out_features)
 
 
 class ConvDecoder(nn.Module):
-    """The encoder's mirror: latent vectors -> image logits (apply a sigmoid for pixels in [0, 1])."""
+    """The encoder's mirror: a linear layer (`proj`, then a GELU), per stage a 2x nearest upsampling and a 3x3
+    convolution (`stages.i.conv`, then a GELU), and a last 3x3 convolution (`output`): latent vectors -> image logits
+    (apply a sigmoid for pixels in [0, 1])."""
 
     def __init__(self, num_channels: int, image_size: int, hidden_sizes: list[int], latent_dim: int):
         super().__init__()
         self.side = image_size // 2 ** len(hidden_sizes)
-        self.proj = nn.Sequential(nn.Linear(latent_dim, hidden_sizes[-1] * self.side * self.side), nn.GELU())
-        layers, in_channels = [], hidden_sizes[-1]
-        for channels in [*reversed(hidden_sizes[:-1]), hidden_sizes[0]]:
-            layers += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(in_channels, channels, kernel_size=3, padding=1),
-                nn.GELU(),
-            ]
-            in_channels = channels
-        layers.append(nn.Conv2d(in_channels, num_channels, kernel_size=3, padding=1))
-        self.convs = nn.Sequential(*layers)
+        self.proj = nn.Linear(latent_dim, hidden_sizes[-1] * self.side * self.side)
+        sizes = [*reversed(hidden_sizes[:-1]), hidden_sizes[0]]
+        in_sizes = [hidden_sizes[-1], *sizes[:-1]]
+        self.stages = nn.ModuleList(
+            nn.Sequential(OrderedDict(upsample=nn.Upsample(scale_factor=2, mode="nearest"),
+                                      conv=nn.Conv2d(in_size, size, kernel_size=3, padding=1), act=nn.GELU()))
+            for in_size, size in zip(in_sizes, sizes)
+        )
+        self.output = nn.Conv2d(sizes[-1], num_channels, kernel_size=3, padding=1)
 
     def forward(self, latents: torch.Tensor, stages: list[torch.Tensor] | None = None) -> torch.Tensor:
         """`stages`, where given, gets the feature map of each upsampling stage appended."""
-        hidden_states = self.proj(latents)  # (batch, hidden_sizes[-1] * side * side)
+        hidden_states = nn.functional.gelu(self.proj(latents))  # (batch, hidden_sizes[-1] * side * side)
         hidden_states = hidden_states.unflatten(1, (-1, self.side, self.side))  # (batch, hidden_sizes[-1], side, side)
-        return run_stages(self.convs, hidden_states, stages)  # (batch, num_channels, image_size, image_size)
+        hidden_states = run_stages(self.stages, hidden_states, stages)  # (batch, hidden_sizes[0], image_size, ...)
+        return self.output(hidden_states)  # (batch, num_channels, image_size, image_size)
 
 
-def run_stages(convs: nn.Sequential, hidden_states: torch.Tensor, stages: list[torch.Tensor] | None) -> torch.Tensor:
-    """`convs` applied; each stage ends with a GELU, whose output is appended to `stages` where given."""
-    for layer in convs:
-        hidden_states = layer(hidden_states)
-        if stages is not None and isinstance(layer, nn.GELU):
+def run_stages(blocks: nn.ModuleList, hidden_states: torch.Tensor, stages: list[torch.Tensor] | None) -> torch.Tensor:
+    """`blocks` applied in turn; each one's output is appended to `stages` where given."""
+    for block in blocks:
+        hidden_states = block(hidden_states)
+        if stages is not None:
             stages.append(hidden_states)
     return hidden_states
 

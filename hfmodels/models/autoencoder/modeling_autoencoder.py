@@ -9,7 +9,14 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_autoencoder import AutoencoderConfig
-from .conv_autoencoder import ConvDecoder, ConvEncoder, check_latents, check_pixel_values, check_targets
+from .conv_autoencoder import (
+    RENAMED_CONV_AUTOENCODER_WEIGHTS,
+    ConvDecoder,
+    ConvEncoder,
+    check_latents,
+    check_pixel_values,
+    check_targets,
+)
 from .loading import StrictLoadingMixin
 
 
@@ -35,6 +42,7 @@ class AutoencoderPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = AutoencoderConfig
     config: AutoencoderConfig
     base_model_prefix = "autoencoder"
+    renamed_weights = RENAMED_CONV_AUTOENCODER_WEIGHTS
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["ConvEncoder", "ConvDecoder"]

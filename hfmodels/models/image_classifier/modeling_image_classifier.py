@@ -1,7 +1,5 @@
 """A small ResNet-style CNN image classifier, as a transformers model."""
 
-from collections import OrderedDict
-
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -14,23 +12,9 @@ from transformers.utils import can_return_tuple
 
 from .backbone import backbone_from_config
 from .configuration_image_classifier import ImageClassifierConfig
+from .conv_blocks import ConvNormAct
 from .loading import RENAMED_CNN_WEIGHTS, StrictLoadingMixin
 from .validation import check_classification_labels, classification_problem
-
-
-class ConvNormAct(nn.Sequential):
-    """A convolution (`conv`), its batch norm (`norm`) and a ReLU (`act`); without the ReLU, 1x1: a shortcut."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, activation: bool = True,
-                 kernel_size: int = 3):
-        layers = {
-            "conv": nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride,
-                              padding=kernel_size // 2, bias=False),
-            "norm": nn.BatchNorm2d(out_channels),
-        }
-        if activation:
-            layers["act"] = nn.ReLU(inplace=True)
-        super().__init__(OrderedDict(layers))
 
 
 class ResidualBlock(nn.Module):

@@ -1,6 +1,6 @@
 """A U-Net for semantic segmentation, as a transformers model."""
 
-import math
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -11,30 +11,17 @@ from transformers.utils import can_return_tuple
 
 from .backbone import backbone_from_config
 from .configuration_segmentation import UNetConfig
+from .conv_blocks import ConvNormAct
 from .loading import StrictLoadingMixin
 from .validation import check_class_ids
 
 
-def make_norm(norm: str, channels: int) -> nn.Module:
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    if norm == "group":
-        return nn.GroupNorm(math.gcd(8, channels), channels)
-    return nn.Identity()
-
-
 class DoubleConv(nn.Sequential):
-    """Two (3x3 convolution, normalisation, ReLU) steps: the unit of every U-Net level."""
+    """Two 3x3 (convolution, normalisation, ReLU) units, `conv1` and `conv2`: the unit of every U-Net level."""
 
     def __init__(self, in_channels: int, out_channels: int, norm: str):
-        layers = []
-        for channels_in in (in_channels, out_channels):
-            layers += [
-                nn.Conv2d(channels_in, out_channels, kernel_size=3, padding=1, bias=norm == "none"),
-                make_norm(norm, out_channels),
-                nn.ReLU(inplace=True),
-            ]
-        super().__init__(*layers)
+        super().__init__(OrderedDict(conv1=ConvNormAct(in_channels, out_channels, norm=norm),
+                                     conv2=ConvNormAct(out_channels, out_channels, norm=norm)))
 
 
 class FeaturePyramidDecoder(nn.Module):
@@ -56,10 +43,20 @@ class FeaturePyramidDecoder(nn.Module):
         return nn.functional.interpolate(self.output(merged), size=size, mode="bilinear", align_corners=False)
 
 
+# A DoubleConv was a plain sequence (`encoder.0.0`, `encoder.0.1`, ..., `decoder.0.4`) before its layers had names
+# people (and a LoRA `target=`) can read: folders saved before load through these
+# (`StrictLoadingMixin.renamed_weights`).
+RENAMED_DOUBLE_CONV_WEIGHTS = {
+    rf"(encoder\.\d+|decoder\.\d+|pyramid\.output)\.{index}\.": rf"\1.{name}."
+    for index, name in ((0, "conv1.conv"), (1, "conv1.norm"), (3, "conv2.conv"), (4, "conv2.norm"))
+}
+
+
 class UNetPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = UNetConfig
     config: UNetConfig
     base_model_prefix = "unet"
+    renamed_weights = RENAMED_DOUBLE_CONV_WEIGHTS
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["DoubleConv"]

@@ -9,7 +9,14 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_vae import VAEConfig
-from .conv_autoencoder import ConvDecoder, ConvEncoder, check_latents, check_pixel_values, check_targets
+from .conv_autoencoder import (
+    RENAMED_CONV_AUTOENCODER_WEIGHTS,
+    ConvDecoder,
+    ConvEncoder,
+    check_latents,
+    check_pixel_values,
+    check_targets,
+)
 from .loading import StrictLoadingMixin
 from .validation import values_are_readable
 
@@ -48,6 +55,7 @@ class VAEPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = VAEConfig
     config: VAEConfig
     base_model_prefix = "vae"
+    renamed_weights = RENAMED_CONV_AUTOENCODER_WEIGHTS
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["ConvEncoder", "ConvDecoder"]
