@@ -9,6 +9,7 @@ import tarfile
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 import hfmodels
 from hfmodels.models.gpt.modeling_gpt import GPTRotaryTable
@@ -71,3 +72,45 @@ def test_a_model_saved_before_and_saved_again_loads_with_the_same_weights(saved_
     again = model_class.from_pretrained(tmp_path).state_dict()
     assert sorted(again) == sorted(model.state_dict()), name
     assert all(torch.equal(again[key], tensor) for key, tensor in model.state_dict().items()), name
+
+
+def unet_on_a_backbone():
+    from transformers import ResNetBackbone, ResNetConfig
+
+    from hfmodels.models.backbone import backbone_config_dict
+
+    torch.manual_seed(0)
+    backbone = ResNetBackbone(ResNetConfig(layer_type="basic", embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                                           out_features=["stage1", "stage2"]))
+    return hfmodels.UNetForSemanticSegmentation(hfmodels.UNetConfig(
+        num_labels=3, base_channels=4, backbone_config=backbone_config_dict(backbone.config)))
+
+
+# models newer than BEFORE_COMMIT whose layers had index names, and those names: today's name -> the one it had
+INDEX_NAMES = {
+    "diffusion": (lambda: build(hfmodels, "diffusion"),
+                  {"time_mlp.fc_in.": "time_mlp.0.", "time_mlp.fc_out.": "time_mlp.2.",
+                   "resample.conv.": "resample.1."}),
+    "unet_on_a_backbone": (unet_on_a_backbone, {"pyramid.output.conv1.conv.": "pyramid.output.0.",
+                                                "pyramid.output.conv1.norm.": "pyramid.output.1.",
+                                                "pyramid.output.conv2.conv.": "pyramid.output.3.",
+                                                "pyramid.output.conv2.norm.": "pyramid.output.4."}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_NAMES))
+def test_a_newer_model_saved_under_its_index_names_loads_every_weight_in_place(name, tmp_path):
+    make, index_names = INDEX_NAMES[name]
+    model = make()
+    model.save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    renamed = {}
+    for key, tensor in weights.items():
+        for today, before in index_names.items():
+            key = key.replace(today, before)
+        renamed[key] = tensor
+    assert set(renamed) != set(weights), "the model has none of the renamed layers"
+    save_file(renamed, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    loaded = type(model).from_pretrained(tmp_path).state_dict()  # strict: every weight has its place
+    assert sorted(loaded) == sorted(model.state_dict())
+    assert all(torch.equal(loaded[key], tensor) for key, tensor in model.state_dict().items())

@@ -9,6 +9,7 @@ import inspect
 import json
 import math
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -152,7 +153,8 @@ class UNetLevel(nn.Module):
 
 
 def upsample(channels: int) -> nn.Module:
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, channels, 3, padding=1))
+    return nn.Sequential(OrderedDict(upsample=nn.Upsample(scale_factor=2, mode="nearest"),
+                                     conv=nn.Conv2d(channels, channels, 3, padding=1)))
 
 
 class DiffusionUNet(nn.Module):
@@ -164,8 +166,8 @@ class DiffusionUNet(nn.Module):
         attended = set(config.attended_levels)
         self.timestep_width = channels[0]  # the sinusoidal embedding's width (not read off a layer an adapter wraps)
         self.embedding_dim = config.time_embedding_dim or 4 * channels[0]
-        self.time_mlp = nn.Sequential(nn.Linear(channels[0], self.embedding_dim), nn.SiLU(),
-                                      nn.Linear(self.embedding_dim, self.embedding_dim))
+        self.time_mlp = nn.Sequential(OrderedDict(fc_in=nn.Linear(channels[0], self.embedding_dim), act=nn.SiLU(),
+                                                  fc_out=nn.Linear(self.embedding_dim, self.embedding_dim)))
         # one more row than classes: the "no class" of unconditional and classifier-free guided sampling
         self.class_embedding = nn.Embedding(config.num_classes + 1, self.embedding_dim) if config.num_classes else None
         self.conv_in = nn.Conv2d(config.num_channels, channels[0], kernel_size=3, padding=1)
@@ -204,6 +206,10 @@ class DiffusionPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = DiffusionConfig
     config: DiffusionConfig
     base_model_prefix = "diffusion"
+    # index names (`time_mlp.0`, `up.0.resample.1`) before they had names people (and a LoRA `target=`) can read:
+    # folders saved before load through these
+    renamed_weights = {r"time_mlp\.0\.": "time_mlp.fc_in.", r"time_mlp\.2\.": "time_mlp.fc_out.",
+                       r"resample\.1\.": "resample.conv."}
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["UNetLevel"]
