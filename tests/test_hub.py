@@ -28,6 +28,7 @@ TINY = ["hidden_sizes=[8,8]", "depths=[1,1]"]
 RUN_FILES = {
     "config.json", "model.safetensors", "configuration_image_classifier.py", "modeling_image_classifier.py",
     "image_processing_image_classifier.py", "image_processing_base.py", "loading.py", "validation.py", "backbone.py",
+    "conv_blocks.py",
     "preprocessor_config.json",
     "README.md", "learning_curves.png",
     "confusion_matrix.png",

@@ -36,9 +36,9 @@ class ConvEncoder(nn.Module):
         side = image_size // 2 ** len(hidden_sizes)
         self.proj = nn.Linear(hidden_sizes[-1] * side * side, out_features)
 
-    def forward(self, pixel_values: torch.Tensor, stages: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """`stages`, where given, gets the feature map of each stage appended."""
-        hidden_states = run_stages(self.stages, pixel_values, stages)  # (batch, hidden_sizes[-1], side, side)
+    def forward(self, pixel_values: torch.Tensor, feature_maps: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """`feature_maps`, where given, gets the feature map of each stage appended."""
+        hidden_states = run_stages(self.stages, pixel_values, feature_maps)  # (batch, hidden_sizes[-1], side, side)
         return self.proj(hidden_states.flatten(1))  # (batch, out_features)
 
 
@@ -60,20 +60,21 @@ class ConvDecoder(nn.Module):
         )
         self.output = nn.Conv2d(sizes[-1], num_channels, kernel_size=3, padding=1)
 
-    def forward(self, latents: torch.Tensor, stages: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """`stages`, where given, gets the feature map of each upsampling stage appended."""
+    def forward(self, latents: torch.Tensor, feature_maps: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """`feature_maps`, where given, gets the feature map of each upsampling stage appended."""
         hidden_states = nn.functional.gelu(self.proj(latents))  # (batch, hidden_sizes[-1] * side * side)
         hidden_states = hidden_states.unflatten(1, (-1, self.side, self.side))  # (batch, hidden_sizes[-1], side, side)
-        hidden_states = run_stages(self.stages, hidden_states, stages)  # (batch, hidden_sizes[0], image_size, ...)
+        hidden_states = run_stages(self.stages, hidden_states, feature_maps)  # (batch, hidden_sizes[0], size, size)
         return self.output(hidden_states)  # (batch, num_channels, image_size, image_size)
 
 
-def run_stages(blocks: nn.ModuleList, hidden_states: torch.Tensor, stages: list[torch.Tensor] | None) -> torch.Tensor:
-    """`blocks` applied in turn; each one's output is appended to `stages` where given."""
-    for block in blocks:
-        hidden_states = block(hidden_states)
-        if stages is not None:
-            stages.append(hidden_states)
+def run_stages(stages: nn.ModuleList, hidden_states: torch.Tensor,
+               feature_maps: list[torch.Tensor] | None) -> torch.Tensor:
+    """`stages` applied in turn; each one's output is appended to `feature_maps` where given."""
+    for stage in stages:
+        hidden_states = stage(hidden_states)
+        if feature_maps is not None:
+            feature_maps.append(hidden_states)
     return hidden_states
 
 
